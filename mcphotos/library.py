@@ -1,0 +1,201 @@
+"""The library facade: one object that knows the home, the model and its store.
+
+``Library`` wires the pieces together and is what the CLI (and a Python user) calls::
+
+    from mcphotos import Library
+    lib = Library(model="MobileCLIP2-S0")
+    lib.index(["~/Pictures"])
+    for hit in lib.find("a receipt", k=5):
+        print(hit.score, hit.path)
+
+The engine is built only when a command needs it. Tests pass ``engine_factory`` to use a
+fake or the tiny trained CLIP.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import ModelSpec, default_home, resolve_model
+from .hashing import HASH_NAME
+from .imaging import PreprocessSpec
+from .indexer import Indexer, IndexOptions, IndexReport, ProgressCallback, SkipCallback
+from .search import SearchHit, search, text_vectors
+from .store import Store, StoreStats
+
+EngineFactory = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Status:
+    home: str
+    store_dir: str
+    model: str
+    source: str
+    device: str
+    precision: str
+    exists: bool
+    stats: StoreStats | None
+    ann: str  # "current", "behind", "missing" or a problem
+
+
+class Library:
+    def __init__(self, home: str | os.PathLike[str] | None = None, model: str | None = None,
+                 weights: str | None = None, pretrained: str | None = None, device: str | None = None,
+                 precision: str = "auto", engine_factory: EngineFactory | None = None,
+                 preprocess: PreprocessSpec | None = None) -> None:
+        self.home = Path(home).expanduser() if home else default_home()
+        self.spec: ModelSpec = resolve_model(model, weights, pretrained)
+        self.device = device
+        self.precision = precision
+        self._engine_factory = engine_factory
+        self._engine: Any = None
+        self._preprocess = preprocess
+        self._store: Store | None = None
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / "models" / self.spec.slug(self.home)
+
+    def identity(self) -> dict:
+        source = f"weights:{self.spec.slug(self.home).rsplit('@w', 1)[-1]}" if self.spec.weights \
+            else (self.spec.pretrained or "random")
+        return {"name": self.spec.name, "source": source, "hash": HASH_NAME}
+
+    def store(self, create: bool = True) -> Store:
+        if self._store is None:
+            self._store = Store(self.store_dir, self.identity(), create=create)
+        return self._store
+
+    def engine(self) -> Any:
+        if self._engine is None:
+            if self._engine_factory is not None:
+                self._engine = self._engine_factory()
+            else:
+                from .engine import load_engine
+
+                self._engine = load_engine(self.spec, self.device, self.precision)
+        return self._engine
+
+    def preprocess(self) -> PreprocessSpec:
+        if self._preprocess is None:
+            if self._engine_factory is not None:
+                self._preprocess = self.engine().preprocess
+            else:
+                from .engine import preprocess_spec_for
+
+                self._preprocess = preprocess_spec_for(self.spec)
+        return self._preprocess
+
+    def ann(self) -> Any:
+        from .ann import AnnIndex
+
+        return AnnIndex(self.store())
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def index(self, roots: Sequence[str] = (), paths: Iterable[str] | None = None,
+              options: IndexOptions | None = None, on_progress: ProgressCallback | None = None,
+              on_skip: SkipCallback | None = None) -> IndexReport:
+        store = self.store()
+        indexer = Indexer(store, self.engine, self.preprocess, options, on_progress, on_skip)
+        report = indexer.index(roots, paths)
+        self.refresh_ann()
+        if store.get_meta("preprocess") is None and self._preprocess is not None:
+            with store.transaction():
+                import json
+
+                store.set_meta("preprocess", json.dumps(self._preprocess.to_dict()))
+        return report
+
+    def refresh_ann(self) -> None:
+        """Bring the ANN cache on disk up to date (writers only; skipped if another writes)."""
+        store = self.store()
+        lock = store.writer_lock()
+        if not lock.try_acquire():
+            return
+        try:
+            ann = self.ann()
+            if store.dim() is None:
+                return
+            before = ann.manifest.max_id if ann.load() and ann.manifest else None
+            ann.ensure(allow_build=True)
+            if ann.manifest is not None and ann.manifest.max_id != before:
+                ann.save()
+        finally:
+            lock.release()
+
+    def text_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        return text_vectors(self.store(), texts, lambda ts: self.engine().encode_texts(ts))
+
+    def find(self, query: str, k: int = 20, in_dir: str | None = None,
+             min_score: float | None = None) -> list[SearchHit]:
+        vec = self.text_vectors([query])[0]
+        return self.search_vector(vec, k, in_dir, min_score)
+
+    def search_vector(self, vector: np.ndarray, k: int = 20, in_dir: str | None = None,
+                      min_score: float | None = None) -> list[SearchHit]:
+        store = self.store(create=False)
+        if in_dir is not None:
+            in_dir = os.path.abspath(os.path.expanduser(in_dir))
+        ann = self.ann() if store.dim() is not None else None
+        return search(store, vector, k, in_dir, min_score, ann)
+
+    def status(self) -> Status:
+        exists = (self.store_dir / "store.db").exists()
+        stats = None
+        ann_state = "missing"
+        if exists:
+            store = self.store(create=False)
+            stats = store.stats()
+            ann = self.ann()
+            problem = ann.problem()
+            if problem is None:
+                man = ann.read_manifest()
+                ann_state = "current" if man and man.max_id == store.max_image_id() else "behind"
+            else:
+                ann_state = problem
+        device = self.device or guess_device()
+        ident = self.identity()
+        return Status(str(self.home), str(self.store_dir), self.spec.name, ident["source"], device,
+                      self.precision if self.precision != "auto" else guess_precision(device),
+                      exists, stats, ann_state)
+
+
+def guess_device() -> str:
+    """The device the engine would pick, found without importing torch (which takes seconds)."""
+    if os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidia0"):
+        return "cuda"
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return "mps"
+    return "cpu"
+
+
+def guess_precision(device: str) -> str:
+    if device in ("cuda", "mps"):
+        return "fp16"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "fp32"
+    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
