@@ -161,6 +161,15 @@ def load_engine(spec: ModelSpec, device: str | None = None, precision: str = "au
     }
     name = _register_config_file(open_clip, spec.name) if spec.is_config_file else spec.name
     pretrained = spec.weights or spec.pretrained
+    if spec.weights is None and spec.pretrained:
+        # Weights already in the HF cache load from disk: no request to the hub, so an offline
+        # machine does not sit through the hub client's retries. Otherwise fail fast when the
+        # hub is unreachable, then let open_clip download as usual.
+        cached = _cached_hub_weights(open_clip, name, spec.pretrained)
+        if cached:
+            pretrained = cached
+        else:
+            _check_hub_reachable(spec)
     try:
         model = open_clip.create_model(
             name,
@@ -205,9 +214,48 @@ def reference_transform(engine: Engine) -> Any:
     return image_transform_v2(PreprocessCfg(**cfg), is_train=False)
 
 
+def _cached_hub_weights(open_clip: Any, name: str, tag: str) -> str | None:
+    """Path of this model's checkpoint in the local HF cache, if it was downloaded before."""
+    cfg = open_clip.get_pretrained_cfg(name, tag) or {}
+    hub = cfg.get("hf_hub") or ""
+    if not hub:
+        return None
+    repo, filename = os.path.split(hub.rstrip("/")) if not hub.endswith("/") else (hub.rstrip("/"), "")
+    names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return None
+    for fn in names:
+        found = try_to_load_from_cache(repo, fn)
+        if isinstance(found, str) and os.path.isfile(found):
+            return found
+    return None
+
+
+def _check_hub_reachable(spec: ModelSpec, timeout: float = 3.0) -> None:
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ModelLoadError(
+            f"{spec.name} ({spec.pretrained}) is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
+            "unset HF_HUB_OFFLINE to download it once, or pass a local checkpoint with --weights FILE",
+        )
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    url = urlparse(endpoint)
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise ModelLoadError(
+            f"cannot download {spec.name} ({spec.pretrained}): {host} is unreachable ({e.strerror or e})",
+            "connect to the internet once, or pass a local checkpoint with --weights FILE "
+            "(e.g. Apple's mobileclip2_s0.pt)",
+        ) from None
+
+
 def _import_open_clip() -> Any:
-    # open_clip logs a warning per randomly initialized model and chats at INFO; keep stderr clean.
-    logging.getLogger("root").setLevel(logging.WARNING)
     import open_clip
 
     return open_clip

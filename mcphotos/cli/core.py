@@ -1,106 +1,31 @@
-"""The command line: parse, call the library, render, map errors to exit codes.
-
-Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted. Every anticipated error is one
-stderr line; results go to stdout, progress and warnings to stderr.
-"""
+"""Core commands: index, find, status."""
 
 from __future__ import annotations
 
-import functools
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from . import __version__
-from .errors import McPhotosError, UsageError
-from .render import Format, choose_format, display_path, human_bytes, json_line, write_records
-
-app = typer.Typer(
-    name="mcphotos",
-    help="Organize your own photos locally with Apple's MobileCLIP2: index, find, tag, dedup, score.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+from ..render import Format, choose_format, human_bytes, json_line, write_records
+from .common import (
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    NullOpt,
+    PathsOpt,
+    PrecisionOpt,
+    Progress,
+    QuietOpt,
+    StoreOpt,
+    WeightsOpt,
+    app,
+    handle_errors,
+    make_library,
+    skip_printer,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-# -- shared options ------------------------------------------------------------------------------
-
-StoreOpt = Annotated[str | None, typer.Option("--store", envvar="MCPHOTOS_HOME", metavar="DIR",
-                                               help="Home of the stores (default: the user data dir).")]
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", metavar="NAME",
-                                               help="MobileCLIP2-S0 (default), S2, B, S3, S4, L-14, "
-                                                    "MobileCLIP-S1/S2/B, or an open_clip config .json.")]
-WeightsOpt = Annotated[str | None, typer.Option("--weights", metavar="FILE",
-                                                 help="Local checkpoint instead of the hub download.")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", metavar="DEV",
-                                                help="cuda, mps or cpu (default: the best available).")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", metavar="P",
-                                            help="auto, fp32, bf16 or fp16 for image encoding.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
-PathsOpt = Annotated[bool, typer.Option("--paths", help="Bare paths, one per line.")]
-NullOpt = Annotated[bool, typer.Option("-0", "--null", help="Paths separated by NUL bytes (for xargs -0).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"mcphotos: {message}", err=True)
-    return typer.Exit(code)
-
-
-def handle_errors(fn: F) -> F:
-    """Translate the library's exceptions into one stderr line and an exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except McPhotosError as e:
-            if isinstance(e, UsageError):
-                raise typer.BadParameter(str(e)) from None
-            raise fail(f"error: {e}", e.exit_code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
-        except BrokenPipeError:
-            # The reader went away (| head): not an error, and no traceback.
-            sys.stderr.close()
-            raise typer.Exit(0) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def make_library(store: str | None, model: str | None, weights: str | None, device: str | None = None,
-                 precision: str = "auto") -> Any:
-    from .library import Library
-
-    return Library(home=store, model=model, weights=weights, device=device, precision=precision)
-
-
-def skip_printer(path: str, reason: str) -> None:
-    typer.echo(f"skipping {display_path(path)}: {reason}", err=True)
-
-
-# -- commands ------------------------------------------------------------------------------------
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"mcphotos {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
-) -> None:
-    """Organize your own photos locally with Apple's MobileCLIP2."""
 
 
 @app.command()
@@ -125,13 +50,13 @@ def index(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Index photos: walk, hash, embed new content, and prune files that are gone."""
-    from .indexer import IndexOptions
-    from .walk import read_path_list
+    from ..indexer import IndexOptions
+    from ..walk import read_path_list
 
     roots = [p for p in paths if p != "-"]
     stdin_paths = list(read_path_list(sys.stdin.buffer, nul=null_input)) if "-" in paths else None
     lib = make_library(store, model, weights, device, precision)
-    progress = _Progress(enabled=not quiet and sys.stderr.isatty())
+    progress = Progress(enabled=not quiet and sys.stderr.isatty())
     options = IndexOptions(hidden=hidden, exclude=tuple(exclude or ()), retry_failed=retry_failed,
                            batch_size=batch_size, workers=workers)
     try:
@@ -220,37 +145,3 @@ def status(
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         typer.echo(f"{k.ljust(width)}  {v}")
-
-
-class _Progress:
-    """A tqdm bar on stderr, only on a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar: Any = None
-        self._last = 0.0
-
-    def update(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="photo", file=sys.stderr, dynamic_ncols=True, leave=False)
-        now = time.monotonic()
-        if now - self._last > 0.1 or done >= total:
-            self.bar.total = total
-            self.bar.n = done
-            self.bar.refresh()
-            self._last = now
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def main() -> None:
-    app()
-
-
-__all__ = ["app", "main"]

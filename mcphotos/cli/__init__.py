@@ -1,0 +1,17 @@
+"""The command line: parse, call the library, render, map errors to exit codes.
+
+Exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted. Each command group lives in its own
+module and registers itself on the shared ``app`` when imported here.
+"""
+
+from __future__ import annotations
+
+from . import core  # noqa: F401  (registers index, find, status)
+from .common import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
