@@ -50,15 +50,19 @@ def _cached(name: str, key: str) -> Path:
 @pytest.fixture(scope="session")
 def tiny_clip() -> tuple[Path, Path]:
     """(config.json, weights.pt) of the trained tiny shapes CLIP."""
+    from filelock import FileLock
+
     key = hashlib.sha256((TESTS / "tinyclip.py").read_bytes()).hexdigest()[:12]
     d = _cached("tinyclip", key)
     cfg, weights = d / "tinyclip.json", d / "tinyclip.pt"
-    if not (cfg.exists() and weights.exists()):
-        tmp = d.with_name(d.name + f".tmp{os.getpid()}")
-        tmp.mkdir(parents=True, exist_ok=True)
-        c, w = tinyclip.train_tiny_clip(tmp)
-        os.replace(c, cfg)
-        os.replace(w, weights)
+    # Several test processes may start at once: one trains, the others wait for its result.
+    with FileLock(str(d) + ".lock"):
+        if not (cfg.exists() and weights.exists()):
+            tmp = d.with_name(d.name + f".tmp{os.getpid()}")
+            tmp.mkdir(parents=True, exist_ok=True)
+            c, w = tinyclip.train_tiny_clip(tmp)
+            os.replace(w, weights)
+            os.replace(c, cfg)
     return cfg, weights
 
 
