@@ -50,18 +50,24 @@ _DATETIME = 0x0132
 _heif_registered = False
 
 
-def register_plugins() -> None:
-    """Register the HEIF/AVIF openers once per process (cheap, idempotent)."""
-    global _heif_registered
-    if _heif_registered:
-        return
-    try:
-        import pillow_heif
+_open_formats: list[str] = []
 
-        pillow_heif.register_heif_opener()
-    except ImportError:  # pragma: no cover - pillow-heif is a dependency, but degrade cleanly
-        pass
-    _heif_registered = True
+
+def register_plugins() -> list[str]:
+    """Register the HEIF opener once per process; return the whitelisted formats available."""
+    global _heif_registered
+    if not _heif_registered:
+        try:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+        except ImportError:  # pragma: no cover - pillow-heif is a dependency, but degrade cleanly
+            pass
+        Image.init()
+        # Only formats this Pillow actually has (AVIF needs Pillow >= 11.3 built with libavif).
+        _open_formats[:] = [f for f in FORMATS if f in Image.OPEN]
+        _heif_registered = True
+    return _open_formats
 
 
 @dataclass(frozen=True)
@@ -124,14 +130,14 @@ class DecodedImage:
 
 def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open (header only) with the format whitelist and the bomb check."""
-    register_plugins()
+    formats = register_plugins()
     if not data:
         raise ImageError("empty file")
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=FORMATS)
+            img = Image.open(io.BytesIO(data), formats=formats)
     except UnidentifiedImageError:
         raise ImageError("not a supported image (unrecognized content)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -109,6 +110,8 @@ def hash_task(path: str) -> tuple[str, str, int, int] | Failed:
 def _init_worker() -> None:
     # Ctrl-C goes to the whole process group; the parent decides what to do about it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Decoders warn about every odd file (corrupt EXIF, ...); the parent reports what matters.
+    warnings.filterwarnings("ignore")
     try:
         os.nice(2)  # keep the model's thread ahead when both want the CPU
     except OSError:

@@ -6,7 +6,7 @@ module and registers itself on the shared ``app`` when imported here.
 
 from __future__ import annotations
 
-from . import core  # noqa: F401  (registers index, find, status)
+from . import core, maintenance  # noqa: F401  (each module registers its commands)
 from .common import app
 
 
