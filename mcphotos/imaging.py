@@ -204,13 +204,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
         arr = (arr - lo) / (hi - lo or 1.0) * 255.0
         return Image.fromarray(np.nan_to_num(arr).astype(np.uint8), "L").convert("RGB")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        # Transparent areas become white, like a viewer shows a transparent PNG or sticker.
-        rgba = img.convert("RGBA")
-        base = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(base, rgba).convert("RGB")
+    # Transparency: like open_clip's reference (``convert("RGB")``), alpha is dropped, so a
+    # transparent PNG embeds exactly as the model's own pipeline would see it.
     if img.mode != "RGB":
         return img.convert("RGB")  # CMYK (with Adobe inversion handled by Pillow), L, YCbCr, ...
     return img

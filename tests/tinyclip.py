@@ -57,10 +57,9 @@ MODEL_CFG: dict[str, Any] = {
     "embed_dim": 64,
     "vision_cfg": {
         "image_size": 64,
-        "layers": 2,
-        "width": 64,
-        "head_width": 32,
-        "patch_size": 8,
+        "layers": [1, 1, 1, 1],
+        "width": 8,
+        "head_width": 64,
     },
     "text_cfg": {
         "context_length": 16,
