@@ -196,12 +196,12 @@ class Library:
         return scale
 
     def tag(self, label_set: LabelSet, roots: Sequence[str] | None = None, options: TagOptions | None = None,
-            dry_run: bool = False) -> TagReport:
+            dry_run: bool = False, on_status: Callable[[str], None] | None = None) -> TagReport:
         from .tagging import TagOptions, run_tagging
 
         roots = [os.path.abspath(os.path.expanduser(r)) for r in roots] if roots else None
         return run_tagging(self.store(create=False), label_set, roots, self.text_vectors, self.logit_scale,
-                           options or TagOptions(), dry_run)
+                           options or TagOptions(), dry_run, on_status=on_status)
 
     def photo_tags(self, paths: Sequence[str], label_set: str | None = None) -> tuple[list[PhotoTags], list[str]]:
         """Stored tags of the photos at or under ``paths``, and the paths with nothing indexed."""

@@ -44,6 +44,7 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_TOP_K = 5
 DEFAULT_MIN_PROB = 0.5
 BLOCK = 8192  # images scored per matrix product: bounded memory for any library size
+TEXT_BATCH = 256  # prompts per text-encoder call
 
 TextEncoder = Callable[[Sequence[str]], np.ndarray]
 
@@ -302,8 +303,12 @@ def hash_of_file(store: Store, path: str) -> str | None:
 
 def run_tagging(store: Store, label_set: LabelSet, roots: Sequence[str] | None, encode: TextEncoder,
                 logit_scale: Callable[[], float], options: TagOptions, dry_run: bool = False,
-                exists: Callable[[str], bool] = os.path.exists) -> TagReport:
-    """Tag the indexed photos under ``roots`` (all when None) with ``label_set`` and store the tags."""
+                exists: Callable[[str], bool] = os.path.exists,
+                on_status: Callable[[str], None] | None = None) -> TagReport:
+    """Tag the indexed photos under ``roots`` (all when None) with ``label_set`` and store the tags.
+
+    ``on_status`` hears about the one slow step, encoding prompts never seen before.
+    """
     start = time.perf_counter()
     files = {p: h for p, h in live_files(store, roots).items() if exists(p)}
     hashes, vectors = vectors_for_hashes(store, sorted(set(files.values())))
@@ -314,7 +319,14 @@ def run_tagging(store: Store, label_set: LabelSet, roots: Sequence[str] | None, 
     if not hashes:
         report.elapsed = time.perf_counter() - start
         return report
-    decisions, _ = score_images(vectors, label_set, encode, logit_scale(), options)
+    if report.encoded_prompts and on_status is not None:
+        on_status(f"encoding {report.encoded_prompts} new prompts of {label_set.name} (cached for next time)")
+
+    def encode_in_chunks(items: Sequence[str]) -> np.ndarray:
+        # Bounded memory for big sets: the text tower's attention grows with the batch.
+        return np.concatenate([encode(items[i:i + TEXT_BATCH]) for i in range(0, len(items), TEXT_BATCH)])
+
+    decisions, _ = score_images(vectors, label_set, encode_in_chunks, logit_scale(), options)
     names = [label.name for label in label_set.labels]
     kept = [[(names[j], round(p, 6)) for j, p in d] for d in decisions]
     if not dry_run:

@@ -75,7 +75,8 @@ def tag(
     options = TagOptions(mode="single" if single else "multi", threshold=threshold, top_k=top_k, min_prob=min_prob)
     lib = make_library(store, model, weights, device)
     try:
-        report = lib.tag(label_set, paths, options, dry_run=dry_run)
+        report = lib.tag(label_set, paths, options, dry_run=dry_run,
+                         on_status=None if quiet else lambda msg: typer.echo(msg, err=True))
         changes = lib.write_sidecars(report, xmp_name.value, dry_run) if write_xmp else []
     finally:
         lib.close()
