@@ -10,6 +10,10 @@ A label file is plain UTF-8 text, one label per line::
 embedded through :data:`TEMPLATES` ("a photo of a {}." ...) with its last level filled in; a
 prompt may contain ``{}`` too. A label's prompts are averaged in embedding space (see tagging.py).
 
+``@background = prompt | prompt`` replaces the generic background prompts that multi-label mode
+weighs each label against (tagging.py). Scores are then comparable only with sets that share
+that background; the shipped sets keep the default.
+
 Every problem is a :class:`~mcphotos.errors.UsageError` naming ``file:line``.
 """
 
@@ -66,6 +70,7 @@ class LabelSet:
     source: str        # the file it came from
     labels: tuple[Label, ...]
     description: str = ""
+    background: tuple[str, ...] = ()  # own background prompts (@background); empty: the default
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -84,6 +89,7 @@ def parse_labels(text: str, source: str, name: str | None = None) -> LabelSet:
     labels: list[Label] = []
     seen: dict[str, int] = {}
     description = ""
+    background: tuple[str, ...] = ()
     for number, raw in enumerate(text.splitlines(), start=1):
         where = f"{source}:{number}"
         body, hash_, comment = raw.partition("#")
@@ -93,7 +99,8 @@ def parse_labels(text: str, source: str, name: str | None = None) -> LabelSet:
         if not line:
             continue
         label_part, eq, prompt_part = line.partition("=")
-        label_name = _check_name(label_part, where)
+        directive = label_part.strip().startswith("@")
+        label_name = label_part.strip() if directive else _check_name(label_part, where)
         prompts: tuple[str, ...] = ()
         if eq:
             prompts = tuple(p.strip() for p in prompt_part.split("|"))
@@ -102,6 +109,14 @@ def parse_labels(text: str, source: str, name: str | None = None) -> LabelSet:
                                  f"'{label_name} = a photo of a ... | another prompt'")
             if any(not p for p in prompts):
                 raise UsageError(f"{where}: empty prompt in the '|'-separated list")
+        if directive:
+            if label_name != "@background" or not prompts:
+                raise UsageError(f"{where}: unknown directive '{label_name}' "
+                                 "(the only one is '@background = prompt | prompt')")
+            if background:
+                raise UsageError(f"{where}: @background is given twice")
+            background = prompts
+            continue
         key = label_name.casefold()
         if key in seen:
             raise UsageError(f"{where}: label '{label_name}' is already defined on line {seen[key]}")
@@ -110,7 +125,7 @@ def parse_labels(text: str, source: str, name: str | None = None) -> LabelSet:
     if not labels:
         raise UsageError(f"{source}: no labels (one label per line; '#' starts a comment)")
     set_name = name or Path(source).stem
-    return LabelSet(set_name, source, tuple(labels), description)
+    return LabelSet(set_name, source, tuple(labels), description, background)
 
 
 def _check_name(raw: str, where: str) -> str:

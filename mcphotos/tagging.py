@@ -11,7 +11,8 @@ The math (``s`` is the model's logit scale, every vector is L2-normalized):
 
   A photo matching nothing stays closer to the generic backgrounds than to any label and gets no
   tag. The score depends on the photo, the label and the fixed backgrounds only - never on which
-  other labels share the set - so scores are comparable across label sets. A label is kept when
+  other labels share the set - so scores are comparable across label sets (a set that declares
+  its own ``@background`` prompts is comparable with sets sharing them). A label is kept when
   ``p ≥ threshold``; at most ``top_k`` labels per photo, best first.
 - **Single-label**: softmax over the set's labels, ``p_i = exp(s·x·t_i) / Σ_k exp(s·x·t_k)``; the top
   label is kept when ``p ≥ min_prob``.
@@ -103,7 +104,10 @@ def prompt_plan(label_set: LabelSet) -> tuple[list[str], list[list[int]], list[l
         return [texts.setdefault(t, len(texts)) for t in items]
 
     per_label = [idx(label.prompt_texts()) for label in label_set.labels]
-    per_background = [idx([t.replace("{}", w) for t in TEMPLATES]) for w in BACKGROUND_WORDS]
+    if label_set.background:  # the set's own background: each prompt one competitor
+        per_background = [idx([p]) for p in label_set.background]
+    else:
+        per_background = [idx([t.replace("{}", w) for t in TEMPLATES]) for w in BACKGROUND_WORDS]
     return list(texts), per_label, per_background
 
 

@@ -52,6 +52,16 @@ def test_errors_name_file_and_line(tmp_path: Path, text: str, line: int, needle:
     assert str(e.value).startswith(f"{f}:{line}: ") and needle in str(e.value)
 
 
+def test_background_directive(tmp_path: Path) -> None:
+    ls = parse_labels("@background = a wall | a floor\ndog\n", "x.txt")
+    assert ls.background == ("a wall", "a floor") and [lb.name for lb in ls.labels] == ["dog"]
+    assert parse_labels("dog\n", "x.txt").background == ()
+    for text, needle in (("@foreground = x\n", "unknown directive"), ("@background = a\n@background = b\nx\n",
+                                                                       "given twice")):
+        with pytest.raises(UsageError, match=needle):
+            parse_labels(text, "x.txt")
+
+
 def test_empty_and_undecodable_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_text("# only a comment\n\n")

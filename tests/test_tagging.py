@@ -27,11 +27,14 @@ PER_CLASS = 2
 # The label set of the tests of meaning: the six chromatic colours x four shapes. White and black
 # shapes, and a plain grey image (the bare background of every shape image), match none of them.
 CHROMATIC = [(c, s) for c, s in tinyclip.CLASSES if c not in ("white", "black")]
+# The tiny CLIP knows no words but colours and shapes, so the default background ("a photo of a
+# thing." ...) means nothing to it: the test set states its background in the model's own words.
+ACHROMATIC = " | ".join(f"a {c} {s}" for c in ("white", "black") for s in tinyclip.SHAPES)
 
 
 def shapes_file(path: Path, classes: list[tuple[str, str]] | None = None) -> Path:
     """A colours x shapes label file: 'red/circle = a red circle | a photo of a red circle'."""
-    lines = ["# Colours and shapes: the tiny CLIP's world."]
+    lines = ["# Colours and shapes: the tiny CLIP's world.", f"@background = {ACHROMATIC}"]
     for c, s in classes or CHROMATIC:
         lines.append(f"{c}/{s} = a {c} {s} | a photo of a {c} {s}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +106,7 @@ def test_multi_label_tags_shapes_and_nothing_on_photos_matching_no_label(
     print(f"\nmulti-label on {n} shape photos, {len(CHROMATIC)} labels (chance {1 / len(CHROMATIC):.1%}): "
           f"top tag exact {exact:.1%}, top tag colour right {colour:.1%}, true label among the tags {among:.1%}; "
           f"{len(library['none'])} photos matching no label")
-    assert exact >= 0.3 and colour >= 0.9 and among >= 0.6  # the tiny CLIP knows colours well, shapes less
+    assert exact >= 0.6 and colour >= 0.9 and among >= 0.8
     untagged = [p for p in library["none"] if not records[p]["tags"]]
     assert library["grey"] in untagged
     assert len(untagged) == len(library["none"]), {p: records[p]["tags"] for p in library["none"]}
@@ -132,7 +135,7 @@ def test_single_label_mode(library: dict, home: Path, tiny_args: list[str], tmp_
                  if records[p]["tags"][0]["label"].split("/")[0] == label.split("/")[0]) / len(truth)
     print(f"\nsingle-label on {len(truth)} shape photos, 32 labels (chance {1 / 32:.1%}): "
           f"exact {exact:.1%}, colour right {colour:.1%}")
-    assert exact >= 0.3 and colour >= 0.9
+    assert exact >= 0.6 and colour >= 0.9
     r = cli(home, tiny_args, "tag", "--labels", labels, "--single", "--min-prob", "0.999999", "--json")
     assert sum(1 for rec in json_lines(r.stdout) if rec["tags"]) < len(records)
 

@@ -52,6 +52,17 @@ def test_multi_label_is_a_softmax_against_the_background() -> None:
     assert multi_label_probs(mid, label, background, s)[0, 0] < 0.5
 
 
+def test_prompt_plan_default_and_own_background() -> None:
+    from mcphotos.labels import TEMPLATES, parse_labels
+    from mcphotos.tagging import BACKGROUND_WORDS, prompt_plan
+
+    texts, per_label, per_bg = prompt_plan(parse_labels("dog\ncat = a cat | a {} asleep\n", "x.txt"))
+    assert [texts[i] for i in per_label[1]] == ["a cat", "a cat asleep"]
+    assert len(per_bg) == len(BACKGROUND_WORDS) and all(len(g) == len(TEMPLATES) for g in per_bg)
+    texts, _, per_bg = prompt_plan(parse_labels("@background = a wall | a floor\ndog\n", "x.txt"))
+    assert [[texts[i] for i in g] for g in per_bg] == [["a wall"], ["a floor"]]
+
+
 def test_decide_threshold_top_k_and_single_min_prob() -> None:
     probs = np.array([[0.9, 0.2, 0.7, 0.6], [0.1, 0.3, 0.2, 0.4]], dtype=np.float32)
     got = decide(probs, TagOptions(threshold=0.5, top_k=2))
