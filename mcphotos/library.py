@@ -19,16 +19,22 @@ import platform
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import ModelSpec, default_home, resolve_model
+from .errors import UsageError
 from .hashing import HASH_NAME
 from .imaging import PreprocessSpec
 from .indexer import Indexer, IndexOptions, IndexReport, ProgressCallback, SkipCallback
 from .search import SearchHit, search, text_vectors
 from .store import Store, StoreStats
+
+if TYPE_CHECKING:
+    from .labels import LabelSet
+    from .tagging import PhotoTags, TagOptions, TagReport, UntagReport
+    from .xmp import SidecarChange
 
 EngineFactory = Callable[[], Any]
 
@@ -148,18 +154,77 @@ class Library:
     def text_vectors(self, texts: Sequence[str]) -> np.ndarray:
         return text_vectors(self.store(), texts, lambda ts: self.engine().encode_texts(ts))
 
-    def find(self, query: str, k: int = 20, in_dir: str | None = None,
-             min_score: float | None = None) -> list[SearchHit]:
+    def find(self, query: str | None, k: int = 20, in_dir: str | None = None,
+             min_score: float | None = None, tags: Sequence[str] | None = None) -> list[SearchHit]:
+        """Photos matching ``query``; ``tags``: only photos carrying all of them (no query: by tag score)."""
+        if query is None:
+            from .tagging import files_with_tags
+
+            if not tags:
+                raise UsageError("give a query, --tag, or both")
+            in_dir = os.path.abspath(os.path.expanduser(in_dir)) if in_dir else None
+            rows = files_with_tags(self.store(create=False), tags, in_dir)
+            hits = [SearchHit(p, s, h) for p, h, s in rows if os.path.exists(p)]
+            return [h for h in hits if min_score is None or h.score >= min_score][:k]
         vec = self.text_vectors([query])[0]
-        return self.search_vector(vec, k, in_dir, min_score)
+        return self.search_vector(vec, k, in_dir, min_score, tags)
 
     def search_vector(self, vector: np.ndarray, k: int = 20, in_dir: str | None = None,
-                      min_score: float | None = None) -> list[SearchHit]:
+                      min_score: float | None = None, tags: Sequence[str] | None = None) -> list[SearchHit]:
         store = self.store(create=False)
         if in_dir is not None:
             in_dir = os.path.abspath(os.path.expanduser(in_dir))
         ann = self.ann() if store.dim() is not None else None
-        return search(store, vector, k, in_dir, min_score, ann)
+        only_ids = None
+        if tags:
+            from .tagging import image_ids_with_tags
+
+            only_ids = image_ids_with_tags(store, tags)
+        return search(store, vector, k, in_dir, min_score, ann, only_ids=only_ids)
+
+    # -- tagging (see tagging.py) --------------------------------------------------------------
+
+    def logit_scale(self) -> float:
+        """The model's logit scale, remembered in the store so cached prompts need no model load."""
+        store = self.store()
+        raw = store.get_meta("logit_scale")
+        if raw is not None:
+            return float(raw)
+        scale = float(self.engine().logit_scale)
+        with store.transaction():
+            store.set_meta("logit_scale", repr(scale))
+        return scale
+
+    def tag(self, label_set: LabelSet, roots: Sequence[str] | None = None, options: TagOptions | None = None,
+            dry_run: bool = False, on_status: Callable[[str], None] | None = None) -> TagReport:
+        from .tagging import TagOptions, run_tagging
+
+        roots = [os.path.abspath(os.path.expanduser(r)) for r in roots] if roots else None
+        return run_tagging(self.store(create=False), label_set, roots, self.text_vectors, self.logit_scale,
+                           options or TagOptions(), dry_run, on_status=on_status)
+
+    def photo_tags(self, paths: Sequence[str], label_set: str | None = None) -> tuple[list[PhotoTags], list[str]]:
+        """Stored tags of the photos at or under ``paths``, and the paths with nothing indexed."""
+        from .tagging import stored_tags
+
+        return stored_tags(self.store(create=False), [os.path.abspath(os.path.expanduser(p)) for p in paths],
+                           label_set)
+
+    def untag(self, roots: Sequence[str] | None = None, label_set: str | None = None, xmp: bool = False,
+              style: str = "darktable", dry_run: bool = False) -> UntagReport:
+        from .tagging import untag
+
+        roots = [os.path.abspath(os.path.expanduser(r)) for r in roots] if roots else None
+        return untag(self.store(create=False), roots, label_set, xmp, style, dry_run)
+
+    def write_sidecars(self, report: TagReport, style: str = "darktable", dry_run: bool = False
+                       ) -> list[SidecarChange]:
+        """Make the sidecars of a run's photos carry their tags of every set (see xmp.py)."""
+        from .tagging import sync_sidecars
+
+        return sync_sidecars(self.store(create=False), [(p.path, p.hash) for p in report.photos], style, dry_run,
+                             keep=lambda t: t.label_set != report.label_set,
+                             extra={p.hash: p.tags for p in report.photos})
 
     def status(self) -> Status:
         exists = (self.store_dir / "store.db").exists()

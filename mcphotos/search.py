@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,17 +37,20 @@ def text_vectors(store: Store, texts: Sequence[str], encode: Callable[[list[str]
 
 def search(store: Store, query: np.ndarray, k: int = 20, in_dir: str | None = None,
            min_score: float | None = None, ann: AnnIndex | None = None,
-           exists: Callable[[str], bool] = os.path.exists) -> list[SearchHit]:
+           exists: Callable[[str], bool] = os.path.exists, only_ids: Collection[int] | None = None) -> list[SearchHit]:
     """Top-``k`` files (that still exist) for a unit ``query`` vector.
 
     Several files with the same content (copies) are all returned, each with the image's score.
+    ``only_ids``: search among these image ids only (e.g. those carrying a tag), exactly.
     """
     q = np.asarray(query, dtype=np.float32)
     q = q / max(float(np.linalg.norm(q)), 1e-12)
     hits: list[SearchHit] = []
-    if in_dir is not None:
+    if in_dir is not None or only_ids is not None:
         ids = store.live_ids(in_dir)
-        if len(ids) <= EXACT_LIMIT or ann is None:
+        if only_ids is not None:
+            ids = [i for i in ids if i in only_ids]
+        if len(ids) <= EXACT_LIMIT or ann is None or only_ids is not None:
             found_ids, scores = exact_search(store, q, len(ids), ids=ids)
             return _to_hits(store, found_ids, scores, k, in_dir, min_score, exists)
     if ann is None or not ann.ensure(allow_build=False):

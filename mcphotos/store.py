@@ -54,6 +54,17 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX files_hash ON files(hash)",
         "CREATE TABLE text_cache (text TEXT PRIMARY KEY, vector BLOB NOT NULL, created_at REAL NOT NULL)",
     ],
+    # 2: zero-shot tags per content hash and label set (the model is the store's), see tagging.py
+    [
+        """CREATE TABLE tags (
+            hash TEXT NOT NULL REFERENCES images(hash) ON DELETE CASCADE,
+            label_set TEXT NOT NULL,         -- the set's name: shipped name or label file stem
+            label TEXT NOT NULL,             -- 'animals/dog'
+            score REAL NOT NULL,             -- probability under the mode it was tagged in
+            tagged_at REAL NOT NULL,
+            PRIMARY KEY (hash, label_set, label))""",
+        "CREATE INDEX tags_label ON tags(label COLLATE NOCASE)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

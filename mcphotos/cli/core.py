@@ -81,9 +81,13 @@ def index(
 @app.command()
 @handle_errors
 def find(
-    query: Annotated[str, typer.Argument(help="What to look for, in words.", show_default=False)],
+    query: Annotated[str | None, typer.Argument(help="What to look for, in words (optional with --tag).",
+                                                show_default=False)] = None,
     top: Annotated[int, typer.Option("-k", "--top", min=1, help="How many results.")] = 20,
     in_dir: Annotated[str | None, typer.Option("--in", metavar="DIR", help="Only photos under DIR.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", metavar="LABEL",
+                                                  help="Only photos tagged LABEL or under it (dog, animals/dog, "
+                                                       "animals); repeat to require several.")] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results below this cosine.")] = None,
     json_: JsonOpt = False,
     paths: PathsOpt = False,
@@ -98,7 +102,7 @@ def find(
     fmt = choose_format(json_, paths, null)
     lib = make_library(store, model, weights, device, precision)
     try:
-        hits = lib.find(query, k=top, in_dir=in_dir, min_score=min_score)
+        hits = lib.find(query, k=top, in_dir=in_dir, min_score=min_score, tags=tag)
     finally:
         lib.close()
     records = [{"score": round(h.score, 6), "path": h.path, "hash": h.hash} for h in hits]
