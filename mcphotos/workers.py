@@ -67,10 +67,10 @@ class _ChangedWhileReading(Exception):
     pass
 
 
-def decode_task(path: str, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded | Failed:
-    """Read, hash and decode one file. Runs in a worker; never raises for a bad file."""
+def _read(path: str) -> tuple[bytes, os.stat_result] | Failed:
+    """The file's bytes and stat, or why it could not be read (never raises for a bad file)."""
     try:
-        data, st = read_stable(path)
+        return read_stable(path)
     except _ChangedWhileReading:
         return Failed(path, "file changed while being read", retry=True)
     except FileNotFoundError:
@@ -79,6 +79,14 @@ def decode_task(path: str, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_P
         return Failed(path, e.message)
     except OSError as e:
         return Failed(path, e.strerror or str(e))
+
+
+def decode_task(path: str, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded | Failed:
+    """Read, hash and decode one file. Runs in a worker; never raises for a bad file."""
+    read = _read(path)
+    if isinstance(read, Failed):
+        return read
+    data, st = read
     try:
         image = decode_for_model(data, spec, max_pixels)
     except ImageError as e:
@@ -92,16 +100,10 @@ def decode_task(path: str, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_P
 
 def hash_task(path: str) -> tuple[str, str, int, int] | Failed:
     """(path, hash, size, mtime_ns) of the bytes read, or Failed."""
-    try:
-        data, st = read_stable(path)
-    except _ChangedWhileReading:
-        return Failed(path, "file changed while being read", retry=True)
-    except FileNotFoundError:
-        return Failed(path, "file vanished before it was read", retry=True)
-    except ImageError as e:
-        return Failed(path, e.message)
-    except OSError as e:
-        return Failed(path, e.strerror or str(e))
+    read = _read(path)
+    if isinstance(read, Failed):
+        return read
+    data, st = read
     if not data:
         return Failed(path, "empty file")
     return path, hash_bytes(data), st.st_size, st.st_mtime_ns
