@@ -65,6 +65,19 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (hash, label_set, label))""",
         "CREATE INDEX tags_label ON tags(label COLLATE NOCASE)",
     ],
+    # 3 (captioning): generated captions per content hash, captioner and decoding settings
+    [
+        """CREATE TABLE captions (
+            hash TEXT NOT NULL,              -- content hash of the photo
+            captioner TEXT NOT NULL,         -- hub repo, or architecture@weights digest
+            method TEXT NOT NULL,            -- decoding settings (captioning.Decoding.key)
+            rank INTEGER NOT NULL,           -- 1 = best by this store's MobileCLIP2
+            text TEXT NOT NULL,
+            cosine REAL NOT NULL,            -- MobileCLIP2 image-text cosine
+            logprob REAL,                    -- the captioner's mean token log-probability
+            created_at REAL NOT NULL,
+            PRIMARY KEY (hash, captioner, method, rank))""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

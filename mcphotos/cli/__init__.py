@@ -6,7 +6,7 @@ module and registers itself on the shared ``app`` when imported here.
 
 from __future__ import annotations
 
-from . import core, maintenance, tagging  # noqa: F401  (each module registers its commands)
+from . import caption, core, maintenance, score, tagging  # noqa: F401  (each module registers its commands)
 from .common import app
 
 
