@@ -4,8 +4,9 @@ Why our own decoding loop: open_clip 3.3's ``CoCa.generate`` imports its logits 
 beam scorer from ``transformers`` and breaks with transformers >= 4.56 (BeamSearchScorer moved).
 Pinning an old transformers would drag a large, fast-moving dependency into every install for
 ~150 lines of logic. So this module drives open_clip's CoCa forward pass itself
-(``model._encode_image`` once, then ``model._encode_text`` + ``model.text_decoder`` per step)
-with plain torch: greedy, top-p (nucleus) sampling and beam search.
+(``model._encode_image`` once, then the text tower + ``model.text_decoder`` per step, with
+key/value caches from :mod:`mcphotos.cocadecode`) in plain torch: greedy, top-p (nucleus)
+sampling and beam search. Which captioner, and where its weights come from: :mod:`mcphotos.captioners`.
 
 Captions are stored per content hash, captioner and decoding settings (table ``captions``),
 so asking again, or for a renamed copy, is free and loads no model.
@@ -14,89 +15,23 @@ so asking again, or for a renamed copy, is free and loads no model.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import ImageError, ModelLoadError, UsageError
+from .captioners import CaptionerSpec
+from .errors import ImageError, UsageError
 from .imaging import PreprocessSpec
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-ARCH = "coca_ViT-L-14"  # the open_clip architecture of every MobileCLIP2 CoCa checkpoint
-HUB_PREFIX = "apple/mobileclip2_coca_dfn2b_s13b_"
-DEFAULT_CAPTIONER = "mscoco38k"
 SOT, EOT = 49406, 49407  # CLIP BPE start/end of text
-
-# Short name -> hub repo suffix. All are CoCa ViT-L/14 pretrained on DFN-2B; the name says what
-# it was fine-tuned on, hence the style of caption it writes.
-CAPTIONERS: dict[str, str] = {
-    "mscoco38k": "mscoco38k_s12m_context77",  # MSCOCO: one short sentence per photo (default)
-    "recap-coco-30k": "recap-coco-30k_s12m_context77",  # re-captioned COCO: a longer sentence
-    "gbc1m-short": "gbc1m-short_context77",  # graph-based captions, short form
-    "dci-short": "dci-short_s12m_context77",  # Densely Captioned Images, short summaries
-    "dci-complete": "dci-complete_s12m_context77",
-    "dci-extended": "dci-extended_s12m_context77",
-    "docci": "docci_s12m_context77",  # DOCCI: detailed descriptions
-    "dfn2b": "context77",  # pretrained only, no caption fine-tuning
-}
-
 METHODS = ("beam", "top-p", "greedy")
-
-
-@dataclass(frozen=True)
-class CaptionerSpec:
-    """Which CoCa to use: a hub repo, or an architecture plus a local checkpoint."""
-
-    name: str  # a CAPTIONERS key, an open_clip CoCa model name, or a config .json path
-    repo: str | None = None  # Hugging Face repo to download from
-    arch: str = ARCH  # open_clip model name or config .json path
-    weights: str | None = None  # local checkpoint
-
-    def identity(self, home: Path) -> str:
-        """Stable id for stored captions: what produced them, not where the file lives."""
-        if self.weights:
-            from .config import _file_digest
-
-            return f"{Path(self.arch).stem}@w{_file_digest(self.weights, home)[:12]}"
-        return self.repo or self.arch
-
-
-def resolve_captioner(name: str | None = None, weights: str | None = None) -> CaptionerSpec:
-    """``--captioner`` and ``--weights`` to a :class:`CaptionerSpec`."""
-    name = (name or DEFAULT_CAPTIONER).strip()
-    if weights is not None:
-        weights = str(Path(weights).expanduser())
-        if not Path(weights).is_file():
-            raise UsageError(f"weights file not found: {weights}", "pass the path of a CoCa checkpoint")
-    if name.lower().endswith(".json"):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise UsageError(f"captioner config not found: {name}")
-        if weights is None:
-            raise UsageError("a captioner config .json needs --weights FILE")
-        return CaptionerSpec(name=str(path.resolve()), arch=str(path.resolve()), weights=weights)
-    key = name.lower()
-    if key.startswith(HUB_PREFIX):
-        key = key[len(HUB_PREFIX):]
-        key = next((k for k, v in CAPTIONERS.items() if v == key), key)
-    if key in CAPTIONERS:
-        repo = HUB_PREFIX + CAPTIONERS[key]
-        return CaptionerSpec(name=key, repo=None if weights else repo, weights=weights)
-    if name.startswith("coca_"):  # any open_clip CoCa architecture with a local checkpoint
-        if weights is None:
-            raise UsageError(f"captioner '{name}' needs --weights FILE")
-        return CaptionerSpec(name=name, arch=name, weights=weights)
-    raise UsageError(f"unknown captioner '{name}'",
-                     f"use one of {', '.join(CAPTIONERS)}, a CoCa config .json, or coca_ViT-L-14 with --weights")
-
 
 # -- decoding settings ------------------------------------------------------------------------
 
@@ -184,6 +119,7 @@ class Captioner:
     preprocess: PreprocessSpec
     device: str = "cpu"
     precision: str = "fp32"
+    incremental: bool = True  # key/value-cached decoding (cocadecode); False recomputes every prefix
     _mean: Any = field(default=None, repr=False)
     _std: Any = field(default=None, repr=False)
 
@@ -196,7 +132,7 @@ class Captioner:
         model = model.eval().to(device)
         mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1)
         std = torch.tensor(pre.std, device=device).view(1, 3, 1, 1)
-        return cls(model, tokenizer, pre, device, precision, mean, std)
+        return cls(model, tokenizer, pre, device, precision, True, mean, std)
 
     def _autocast(self) -> Any:
         import contextlib
@@ -233,6 +169,12 @@ class Captioner:
                 out.append(Generated(text, tuple(tokens), logprob))
         return out[:decoding.candidates]
 
+    def _stepper(self, image_embs: Any) -> _Stepper:
+        from .cocadecode import IncrementalDecoder, supports
+
+        inc = IncrementalDecoder(self.model, image_embs) if self.incremental and supports(self.model) else None
+        return _Stepper(self, image_embs, inc)
+
     def next_logprobs(self, image_embs: Any, tokens: Any) -> Any:
         """Log-probabilities of the next token for each row of ``tokens`` (all the same length)."""
         import torch
@@ -263,8 +205,9 @@ class Captioner:
         alive = list(range(n))
         total = [0.0] * n
         finished: dict[int, list[int]] = {}
+        stepper = self._stepper(image_embs)
         for step in range(d.max_tokens):
-            logp = self._mask(self.next_logprobs(image_embs, rows), step, d)
+            logp = self._mask(stepper.logprobs(rows), step, d)
             if d.method == "greedy":
                 choice = logp.argmax(dim=-1)
             else:
@@ -282,6 +225,7 @@ class Captioner:
             alive = [alive[r] for r in keep]
             if not alive:
                 break
+            stepper.reorder(torch.tensor(keep, dtype=torch.long, device=self.device))
         result = [(finished[i], total[i] / (len(finished[i]) - 1)) for i in range(n) if i in finished]
         return sorted(result, key=lambda r: -r[1])
 
@@ -293,8 +237,9 @@ class Captioner:
         rows = torch.full((1, 1), SOT, dtype=torch.long, device=self.device)
         scores = torch.zeros(1, device=self.device)
         done: list[tuple[list[int], float]] = []
+        stepper = self._stepper(image_embs)
         for step in range(d.max_tokens):
-            logp = self._mask(self.next_logprobs(image_embs, rows), step, d)
+            logp = self._mask(stepper.logprobs(rows), step, d)
             vocab = logp.shape[-1]
             total = (scores[:, None] + logp).flatten()
             best, idx = total.topk(min(2 * width, int(torch.isfinite(total).sum())))
@@ -319,11 +264,33 @@ class Captioner:
             length = rows.shape[1]
             if len(done) >= width and max(keep_scores) / length <= done[width - 1][1]:
                 break
-            sel = torch.tensor(keep_rows, device=self.device)
+            sel = torch.tensor(keep_rows, dtype=torch.long, device=self.device)
             rows = torch.cat([rows[sel], torch.tensor(keep_tokens, device=self.device)[:, None]], dim=1)
+            stepper.reorder(sel)
             scores = torch.tensor(keep_scores, device=self.device)
         done.sort(key=lambda r: -r[1])
         return done
+
+
+class _Stepper:
+    """Next-token log-probabilities for growing rows: cached (incremental) or full recomputation."""
+
+    def __init__(self, captioner: Captioner, image_embs: Any, incremental: Any) -> None:
+        self.captioner = captioner
+        self.image_embs = image_embs
+        self.incremental = incremental
+
+    def logprobs(self, rows: Any) -> Any:
+        """``rows`` (B, L): every row's tokens so far; the cache has seen all but the last."""
+        import torch
+
+        if self.incremental is None:
+            return self.captioner.next_logprobs(self.image_embs, rows)
+        return torch.log_softmax(self.incremental.step(rows[:, -1]).float(), dim=-1)
+
+    def reorder(self, keep: Any) -> None:
+        if self.incremental is not None:
+            self.incremental.reorder(keep)
 
 
 def _nucleus(probs: Any, top_p: float, gen: Any) -> Any:
@@ -336,83 +303,6 @@ def _nucleus(probs: Any, top_p: float, gen: Any) -> Any:
     sorted_p[before >= top_p] = 0.0  # the first token is always kept (before == 0)
     pick = torch.multinomial(sorted_p, 1, generator=gen)
     return order.gather(1, pick)[:, 0]
-
-
-def load_captioner(spec: CaptionerSpec, device: str | None = None, precision: str = "auto",
-                   on_status: Callable[[str], None] | None = None) -> Captioner:
-    """Build the CoCa model, load its weights (local file or hub download), ready to generate."""
-    from .engine import _import_open_clip, _read_config_file, _register_config_file, choose_device, choose_precision
-
-    open_clip = _import_open_clip()
-    arch = _register_config_file(open_clip, spec.arch) if spec.arch.lower().endswith(".json") else spec.arch
-    weights = spec.weights
-    if weights is None and spec.repo:
-        config, weights = hub_files(spec.repo, on_status)
-        if config is not None:
-            try:
-                model_cfg, _ = _read_config_file(config)
-                if "multimodal_cfg" in model_cfg:  # context-128/256 variants ship their own config
-                    arch = _register_config_file(open_clip, config)
-            except ModelLoadError:
-                pass
-    if on_status:
-        on_status(f"loading captioner {spec.name}")
-    try:
-        model = open_clip.create_model(arch, pretrained=weights, device="cpu", weights_only=True,
-                                       require_pretrained=weights is not None)
-    except Exception as e:  # open_clip raises bare RuntimeError/KeyError for mismatches
-        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        raise ModelLoadError(f"cannot load captioner {spec.name} from {weights or arch}: {first}",
-                             "check that the file is a CoCa checkpoint of this architecture") from None
-    if not hasattr(model, "text_decoder"):
-        raise ModelLoadError(f"{spec.name} is not a CoCa model (no text decoder)")
-    tokenizer = open_clip.get_tokenizer(arch)
-    dev = choose_device(device)
-    return Captioner.from_model(model, tokenizer, dev, choose_precision(dev, precision))
-
-
-def hub_files(repo: str, on_status: Callable[[str], None] | None = None) -> tuple[str | None, str]:
-    """(config, checkpoint) of ``repo``: from the HF cache if there, else downloaded once."""
-    try:
-        from huggingface_hub import HfApi, hf_hub_download, snapshot_download
-    except ImportError:  # pragma: no cover - open_clip depends on it
-        raise ModelLoadError("huggingface_hub is not installed", "pass a local checkpoint with --weights FILE") \
-            from None
-    patterns = ["*.json", "*.safetensors", "*.bin", "*.pt", "*.pth"]
-    try:
-        cached = snapshot_download(repo, allow_patterns=patterns, local_files_only=True)
-        found = _pick_files(os.listdir(cached))
-        if found[1] is not None:
-            return (os.path.join(cached, found[0]) if found[0] else None), os.path.join(cached, found[1])
-    except Exception:
-        pass  # not cached (fully): download below
-    hint = f"download it once while online, or pass a local checkpoint with --weights FILE (from hf.co/{repo})"
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise ModelLoadError(f"captioner {repo} is not in the Hugging Face cache and HF_HUB_OFFLINE is set", hint)
-    try:
-        config, checkpoint = _pick_files(HfApi().list_repo_files(repo))
-        if checkpoint is None:
-            raise ModelLoadError(f"no checkpoint file in {repo}", hint)
-        if on_status:
-            on_status(f"downloading {repo}/{checkpoint} (once; about 2.5 GB)")
-        weights = hf_hub_download(repo, checkpoint)
-        cfg = hf_hub_download(repo, config) if config else None
-    except ModelLoadError:
-        raise
-    except Exception as e:
-        raise ModelLoadError(f"cannot download captioner {repo}: {str(e).strip().splitlines()[0][:200]}", hint) \
-            from None
-    return cfg, weights
-
-
-def _pick_files(names: Iterable[str]) -> tuple[str | None, str | None]:
-    names = [n for n in names if "/" not in n]
-    ranked = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-    checkpoint = next((n for n in ranked if n in names), None)
-    for ext in (".safetensors", ".pt", ".pth", ".bin"):
-        checkpoint = checkpoint or next((n for n in sorted(names) if n.endswith(ext)), None)
-    config = next((n for n in ("open_clip_config.json", "config.json") if n in names), None)
-    return config, checkpoint
 
 
 # -- storage and the whole pipeline --------------------------------------------------------------

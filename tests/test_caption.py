@@ -13,6 +13,7 @@ from cocatiny import make_tiny_coca
 from conftest import shape_photo
 from typer.testing import CliRunner
 
+from mcphotos.captioners import load_captioner, resolve_captioner
 from mcphotos.captioning import (
     EOT,
     SOT,
@@ -21,9 +22,7 @@ from mcphotos.captioning import (
     Generated,
     caption_photos,
     decode_tokens,
-    load_captioner,
     rerank,
-    resolve_captioner,
 )
 from mcphotos.cli import app
 from mcphotos.imaging import decode_for_model
@@ -102,6 +101,39 @@ def test_generation_mechanics(captioner: Captioner, red_circle: Path, method: st
         assert [g.logprob for g in out] == sorted((g.logprob for g in out), reverse=True)
         greedy = captioner.generate(pixels, Decoding(method="greedy", max_tokens=10, min_tokens=3))[0]
         assert out[0].logprob >= greedy.logprob - 1e-6  # a beam never loses to greedy on its own score
+
+
+def test_cached_decoding_equals_full_recomputation(captioner: Captioner, red_circle: Path) -> None:
+    import dataclasses
+
+    import torch
+
+    from mcphotos.cocadecode import IncrementalDecoder, supports
+
+    assert supports(captioner.model)
+    pixels = _pixels(captioner, red_circle)
+    x = torch.from_numpy(pixels[None].copy()).permute(0, 3, 1, 2).float() / 255.0
+    x = (x - captioner._mean) / captioner._std
+    prefix = torch.tensor([[SOT, 320, 1929, 525, 518, 2117], [SOT, 1125, 539, 320, 2368, 530]])
+    with torch.inference_mode():
+        _, embs = captioner.model._encode_image(x)
+        inc = IncrementalDecoder(captioner.model, embs)
+        for n in range(1, prefix.shape[1] + 1):
+            cached = torch.log_softmax(inc.step(prefix[:, n - 1]).float(), -1)
+            full = captioner.next_logprobs(embs, prefix[:, :n])
+            assert torch.allclose(cached, full, atol=1e-4), n
+        inc.reorder(torch.tensor([1, 1, 0]))  # beams are dropped and duplicated
+        rows = prefix[[1, 1, 0]]
+        nxt = torch.tensor([320, 525, 518])
+        cached = torch.log_softmax(inc.step(nxt).float(), -1)
+        full = captioner.next_logprobs(embs, torch.cat([rows, nxt[:, None]], 1))
+        assert torch.allclose(cached, full, atol=1e-4)
+    slow = dataclasses.replace(captioner, incremental=False)
+    for d in (Decoding(method="beam", candidates=3, max_tokens=9, min_tokens=2),
+              Decoding(method="top-p", candidates=3, max_tokens=9, min_tokens=2, seed=2)):
+        a, b = captioner.generate(pixels, d), slow.generate(pixels, d)
+        assert [g.tokens for g in a] == [g.tokens for g in b]
+        assert [g.logprob for g in a] == pytest.approx([g.logprob for g in b], abs=1e-4)
 
 
 def test_top_p_is_reproducible_by_seed(captioner: Captioner, red_circle: Path) -> None:

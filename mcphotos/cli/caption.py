@@ -51,7 +51,8 @@ def caption(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Write a caption for each photo with Apple's MobileCLIP2 CoCa; with -n N, rerank N candidates."""
-    from ..captioning import Decoding, caption_photos, load_captioner, resolve_captioner
+    from ..captioners import load_captioner, resolve_captioner
+    from ..captioning import Decoding, caption_photos
     from ..walk import walk
 
     spec = resolve_captioner(captioner, weights)
