@@ -226,3 +226,21 @@ def test_from_metadata_finds_mismatched_alt_text(tmp_path: Path, tiny_args: list
     gate = (rows["good.png"]["cosine"] + rows["bad.png"]["cosine"]) / 2
     r2 = run("score", "--from-metadata", good, bad, "--min", gate, *tiny_args)
     assert r2.exit_code == 1 and str(bad) in r2.stderr and str(good) not in r2.stderr
+
+
+def test_help_does_not_import_torch(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from mcphotos.cli import app\n"
+        "for args in (['score', '--help'], ['caption', '--help']):\n"
+        "    assert CliRunner().invoke(app, args).exit_code == 0, args\n"
+        "print([m for m in ('torch', 'open_clip') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MCPHOTOS_HOME": str(tmp_path)})
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
