@@ -4,7 +4,7 @@ coca_ViT-L-14 (the architecture of every MobileCLIP2 CoCa) with random weights r
 compute as the real checkpoint. Every caption is forced to the full length (no early end),
 so the numbers are the cost of a --max-tokens caption. Usage:
 
-    python bench/caption_speed.py [--tokens 20] [--threads N]
+    PYTHONPATH=. python bench/caption_speed.py [--tokens 20] [--threads N]
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 import open_clip
 import torch
 
-from mcphotos.captioning import ARCH, Captioner, Decoding
+from mcphotos.captioners import ARCH
+from mcphotos.captioning import Captioner, Decoding
 
 
 def main() -> None:
