@@ -94,15 +94,15 @@ def caption(
                 }) + "\n")
             elif candidates == 1:
                 if not header:
-                    sys.stdout.write("cosine  clipscore  path  caption\n")
+                    sys.stdout.write(f"{'cosine':>7}  {'clipscore':>9}  path  caption\n")
                     header = True
                 best = result.best
-                sys.stdout.write(f"{best.cosine:6.4f}  {best.clipscore:9.4f}  {display_path(result.path)}  "
+                sys.stdout.write(f"{best.cosine:7.4f}  {best.clipscore:9.4f}  {display_path(result.path)}  "
                                  f"{best.text}\n")
             else:
                 sys.stdout.write(f"{display_path(result.path)}\n")
                 for c in result.candidates:
-                    sys.stdout.write(f"  {c.rank:>2}  {c.cosine:6.4f}  {c.clipscore:6.4f}  {c.text}\n")
+                    sys.stdout.write(f"  {c.rank:>2}  {c.cosine:7.4f}  {c.clipscore:6.4f}  {c.text}\n")
             sys.stdout.flush()
     finally:
         progress.close()
