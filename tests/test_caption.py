@@ -243,3 +243,35 @@ def test_real_coca_architecture_generates(red_circle: Path) -> None:
                                                           min_tokens=1))
     assert out and all(g.tokens[0] == SOT and g.tokens[-1] == EOT and len(g.tokens) <= 5 for g in out)
     assert all(isinstance(g.text, str) for g in out)
+
+
+def test_write_xmp_is_merge_safe(tmp_path: Path, tiny_coca: tuple[Path, Path], tiny_args: list[str]) -> None:
+    from mcphotos.metadata import read_caption
+
+    cfg, weights = tiny_coca
+    pics = tmp_path / "xmp"
+    mine = shape_photo(pics / "mine.png", "red", "circle", seed=1)
+    theirs = shape_photo(pics / "theirs.png", "blue", "star", seed=2)
+    person = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+              'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"><dc:description><rdf:Alt>'
+              '<rdf:li xml:lang="x-default">Our holiday, by me</rdf:li></rdf:Alt></dc:description>'
+              '</rdf:Description></rdf:RDF></x:xmpmeta>')
+    (pics / "theirs.png.xmp").write_text(person)
+    base = ["caption", pics, "--captioner", cfg, "--weights", weights, "--max-tokens", 8,
+            "--model", tiny_args[1], "--clip-weights", tiny_args[3], "--json", "--write-xmp"]
+    r = run(*base)
+    assert r.exit_code == 0, r.output
+    rows = {Path(row["path"]).name: row for row in map(json.loads, r.stdout.splitlines())}
+    found = read_caption(str(mine))
+    assert found is not None and (found.text, found.source) == (rows["mine.png"]["caption"], "xmp-sidecar")
+    assert read_caption(str(theirs)).text == "Our holiday, by me"  # a person's words are kept
+    assert rows["theirs.png"]["xmp"][0]["kept"] is True and "kept the description" in r.stderr
+    assert 'xmp:Rating="4"' in (pics / "theirs.png.xmp").read_text()
+    forced = run(*base, "--force")
+    assert forced.exit_code == 0
+    assert read_caption(str(theirs)).text == rows["theirs.png"]["caption"]
+    assert 'xmp:Rating="4"' in (pics / "theirs.png.xmp").read_text()  # the rest of the sidecar survives
+    # Ours is recognised as ours: a new caption may replace it without --force.
+    again = run(*base, "-n", 2)
+    assert again.exit_code == 0 and "kept the description" not in again.stderr

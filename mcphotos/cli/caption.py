@@ -21,6 +21,7 @@ from .common import (
     make_library,
     skip_printer,
 )
+from .tagging import XmpName, XmpNameOpt
 
 
 @app.command()
@@ -41,6 +42,11 @@ def caption(
     seed: Annotated[int, typer.Option("--seed", help="Random seed for --method top-p.")] = 0,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, max=76, help="Longest caption, in tokens.")] = 30,
     refresh: Annotated[bool, typer.Option("--refresh", help="Generate again even if a caption is stored.")] = False,
+    write_xmp: Annotated[bool, typer.Option(
+        "--write-xmp", help="Write the best caption to dc:description in the XMP sidecar (merge-safe).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With --write-xmp: replace a description a person wrote.")] = False,
+    xmp_name: XmpNameOpt = XmpName.darktable,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     store: StoreOpt = None,
@@ -78,9 +84,12 @@ def caption(
         skip_printer(path, reason)
 
     header = False
+    xmp_problems = 0
     try:
         for result in caption_photos(lib, photos, spec, decoding, load, refresh=refresh,
                                      on_progress=progress.update, on_skip=on_skip):
+            changes = _write_xmp(result.path, result.best.text, force, xmp_name.value, quiet) if write_xmp else []
+            xmp_problems += sum(1 for ch in changes if ch.error)
             if json_:
                 best = result.best
                 sys.stdout.write(json_line({
@@ -91,6 +100,8 @@ def caption(
                                     "clipscore": round(c.clipscore, 6),
                                     "logprob": None if c.logprob is None else round(c.logprob, 4)}
                                    for c in result.candidates],
+                    **({"xmp": [{"sidecar": ch.sidecar, "written": ch.written, "kept": ch.description_kept,
+                                 "error": ch.error} for ch in changes]} if write_xmp else {}),
                 }) + "\n")
             elif candidates == 1:
                 if not header:
@@ -109,5 +120,21 @@ def caption(
         lib.close()
     if not photos and not quiet:
         typer.echo("no photos to caption", err=True)
-    if skipped:
+    if skipped or xmp_problems:
         raise typer.Exit(1)
+
+
+def _write_xmp(path: str, text: str, force: bool, style: str, quiet: bool) -> list[Any]:
+    """dc:description into the sidecar(s), by the merge-safe editor of mcphotos.xmp."""
+    from ..xmp import update_sidecar
+
+    changes = update_sidecar(path, description=text, force=force, style=style)
+    for ch in changes:
+        if ch.error:
+            typer.echo(f"xmp: {ch.error}", err=True)
+        elif ch.description_kept:
+            typer.echo(f"xmp: kept the description a person wrote in {display_path(ch.sidecar)} "
+                       "(--force replaces it)", err=True)
+        elif ch.written and not quiet:
+            typer.echo(f"xmp: {'created' if ch.created else 'updated'} {display_path(ch.sidecar)}", err=True)
+    return changes
