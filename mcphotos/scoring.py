@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import ImageError, McPhotosError, UsageError
+from .errors import ImageError, UsageError
 
 CLIPSCORE_WEIGHT = 2.5
 BATCH = 32  # pairs per model call in batch mode
@@ -253,6 +253,6 @@ def below(result: PairScore | RankedCaption, threshold: float, metric: str = "co
 
 
 __all__ = [
-    "CLIPSCORE_WEIGHT", "McPhotosError", "PairError", "PairScore", "RankedCaption", "Scorer", "below",
+    "CLIPSCORE_WEIGHT", "PairError", "PairScore", "RankedCaption", "Scorer", "below",
     "check_metric", "clip_score", "read_pairs", "softmax",
 ]
