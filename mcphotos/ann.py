@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -195,14 +196,17 @@ class AnnIndex:
 
     # -- querying ----------------------------------------------------------------------------
 
-    def query(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k image ids and cosine scores."""
+    def query(self, vector: np.ndarray, k: int, allowed: Collection[int] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k image ids and cosine scores (only ids in ``allowed``, when given)."""
         assert self.index is not None
-        k = min(k, self.index.get_current_count())
+        k = min(k, self.index.get_current_count() if allowed is None else len(allowed))
         if k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         self.index.set_ef(max(EF_SEARCH, k))
-        labels, dists = self.index.knn_query(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k)
+        # hnswlib checks the filter while it walks the graph, so the k found all pass it.
+        labels, dists = self.index.knn_query(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k,
+                                             filter=None if allowed is None else allowed.__contains__)
         return labels[0].astype(np.int64), (1.0 - dists[0]).astype(np.float32)
 
 

@@ -17,18 +17,20 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import ModelSpec, default_home, resolve_model
+from .cutoff import Cut
 from .errors import UsageError
 from .hashing import HASH_NAME
 from .imaging import PreprocessSpec
 from .indexer import Indexer, IndexOptions, IndexReport, ProgressCallback, SkipCallback
-from .search import SearchHit, search, text_vectors
+from .query import FindSpec, Term, combine
+from .search import SearchFilter, SearchHit, search, text_vectors
 from .store import Store, StoreStats
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ class Library:
         self._engine: Any = None
         self._preprocess = preprocess
         self._store: Store | None = None
+        self._search_ann: Any = None
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -108,6 +111,7 @@ class Library:
         return AnnIndex(self.store())
 
     def close(self) -> None:
+        self._search_ann = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -170,17 +174,92 @@ class Library:
         return self.search_vector(vec, k, in_dir, min_score, tags)
 
     def search_vector(self, vector: np.ndarray, k: int = 20, in_dir: str | None = None,
-                      min_score: float | None = None, tags: Sequence[str] | None = None) -> list[SearchHit]:
+                      min_score: float | None = None, tags: Sequence[str] | None = None,
+                      filters: SearchFilter | None = None, cut: Cut | None = None) -> list[SearchHit]:
         store = self.store(create=False)
         if in_dir is not None:
             in_dir = os.path.abspath(os.path.expanduser(in_dir))
-        ann = self.ann() if store.dim() is not None else None
-        only_ids = None
         if tags:
-            from .tagging import image_ids_with_tags
+            filters = replace(filters or SearchFilter(), image_ids=self.tag_image_ids(tags))
+        if store.dim() is None:
+            ann = None
+        else:
+            # Kept across searches: loading the index from disk costs more than a query.
+            if self._search_ann is None:
+                self._search_ann = self.ann()
+            ann = self._search_ann
+        return search(store, vector, k, in_dir, min_score, ann, filters=filters, cut=cut)
 
-            only_ids = image_ids_with_tags(store, tags)
-        return search(store, vector, k, in_dir, min_score, ann, only_ids=only_ids)
+    def image_embeddings(self, paths: Sequence[str]) -> list[Any]:
+        """``export.Embedding`` per photo: the stored vector when the store has its bytes, else embedded now."""
+        from .export import embed_images
+
+        store = self.store(create=False) if (self.store_dir / "store.db").exists() else None
+        return embed_images(store, paths, self.engine)
+
+    def query_vector(self, terms: Sequence[Term]) -> np.ndarray:
+        """The unit vector of combined ``terms`` (see query.py for the math)."""
+        texts = [t.value for t in terms if t.kind == "text"]
+        images = [t.value for t in terms if t.kind == "image"]
+        text_vecs = iter(self.text_vectors(texts)) if texts else iter(())
+        image_vecs = iter([e.vector for e in self.image_embeddings(images)]) if images else iter(())
+        rows = [next(text_vecs) if t.kind == "text" else next(image_vecs) for t in terms]
+        return combine(np.stack(rows), [t.weight for t in terms])
+
+    def filters_for(self, spec: FindSpec) -> SearchFilter:
+        dirs = tuple(os.path.abspath(os.path.expanduser(d)) for d in spec.in_dirs)
+        return SearchFilter(dirs, spec.exts, spec.after, spec.before, self.tag_image_ids(spec.tags))
+
+    def tag_image_ids(self, tags: Sequence[str]) -> frozenset[int] | None:
+        """Image ids carrying every tag in ``tags`` (None: no restriction).
+
+        The hook the tagging feature plugs into (``tagging.image_ids_with_tags``); without it,
+        asking for tags is a usage error.
+        """
+        if not tags:
+            return None
+        return frozenset(self._tagging("image_ids_with_tags")(self.store(create=False), list(tags)))
+
+    def _find_by_tags(self, spec: FindSpec) -> list[SearchHit]:
+        """No query, only --tag: the tagged photos (passing the other filters), best tag score first."""
+        from .search import files_for_ids
+
+        filters = self.filters_for(spec)
+        ids = sorted(filters.image_ids or ())
+        files = files_for_ids(self.store(), ids, filters)
+        scores = self._tagging("tag_scores")(self.store(), list(spec.tags))
+        hits = [SearchHit(p, float(scores.get(h, 0.0)), h) for rows in files.values() for p, h in rows
+                if os.path.exists(p)]
+        hits.sort(key=lambda x: (-x.score, x.path))
+        return [x for x in hits if spec.min_score is None or x.score >= spec.min_score][:spec.k]
+
+    def tags_for_hashes(self, hashes: Sequence[str]) -> dict[str, list[str]]:
+        """Tag labels per content hash, for export (empty when tagging is not available)."""
+        try:
+            lookup = self._tagging("tags_for_hashes")
+        except UsageError:
+            return {}
+        found = lookup(self.store(create=False), list(hashes))
+        return {h: [getattr(t, "label", str(t)) for t in tags] for h, tags in found.items()}
+
+    def _tagging(self, name: str) -> Any:
+        try:
+            from . import tagging  # type: ignore[attr-defined]
+
+            return getattr(tagging, name)
+        except (ImportError, AttributeError):
+            raise UsageError("--tag needs the tagging module, which this mcphotos lacks") from None
+
+    def run_find(self, spec: FindSpec) -> list[SearchHit]:
+        """A full find: combined terms, filters and cut-off."""
+        self.store(create=False)
+        terms = spec.terms()
+        if not terms:  # only --tag: list the tagged photos
+            return self._find_by_tags(spec)
+        vec = self.query_vector(terms)
+        cut = Cut(spec.relative, spec.auto_cut)
+        return self.search_vector(vec, spec.k, None, spec.min_score, filters=self.filters_for(spec),
+                                  cut=cut if cut.active else None)
 
     # -- tagging (see tagging.py) --------------------------------------------------------------
 

@@ -78,6 +78,18 @@ MIGRATIONS: list[list[str]] = [
             created_at REAL NOT NULL,
             PRIMARY KEY (hash, captioner, method, rank))""",
     ],
+    # 4: smart albums, saved queries (albums.py; spec is a FindSpec as JSON); an index for date filters
+    [
+        """CREATE TABLE albums (
+            name TEXT PRIMARY KEY,
+            spec TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            synced_to TEXT, synced_at REAL, synced_count INTEGER)""",
+        # Date filters read taken_at, which sits after the vector in each images row: without a
+        # covering index SQLite walks every vector's overflow pages (~2 KB each) to reach it.
+        "CREATE INDEX images_hash_taken ON images(hash, taken_at)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

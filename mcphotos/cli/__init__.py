@@ -6,7 +6,15 @@ module and registers itself on the shared ``app`` when imported here.
 
 from __future__ import annotations
 
-from . import caption, core, maintenance, score, tagging  # noqa: F401  (each module registers its commands)
+from . import (  # noqa: F401  (each module registers its commands)
+    albums,
+    caption,
+    core,
+    embed,
+    maintenance,
+    score,
+    tagging,
+)
 from .common import app
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..render import Format, choose_format, human_bytes, json_line, write_records
+from ..render import choose_format, human_bytes, json_line
 from .common import (
     DeviceOpt,
     JsonOpt,
@@ -25,6 +25,21 @@ from .common import (
     handle_errors,
     make_library,
     skip_printer,
+)
+from .search import (
+    AfterOpt,
+    AutoCutOpt,
+    BeforeOpt,
+    ExtOpt,
+    ImageOpt,
+    InOpt,
+    MinScoreOpt,
+    RelativeOpt,
+    TagOpt,
+    TopOpt,
+    build_spec,
+    show_hits,
+    write_sheet,
 )
 
 
@@ -81,14 +96,24 @@ def index(
 @app.command()
 @handle_errors
 def find(
-    query: Annotated[str | None, typer.Argument(help="What to look for, in words (optional with --tag).",
-                                                show_default=False)] = None,
-    top: Annotated[int, typer.Option("-k", "--top", min=1, help="How many results.")] = 20,
-    in_dir: Annotated[str | None, typer.Option("--in", metavar="DIR", help="Only photos under DIR.")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", metavar="LABEL",
-                                                  help="Only photos tagged LABEL or under it (dog, animals/dog, "
-                                                       "animals); repeat to require several.")] = None,
-    min_score: Annotated[float | None, typer.Option("--min-score", help="Drop results below this cosine.")] = None,
+    query: Annotated[str | None, typer.Argument(
+        help="What to look for: words, or terms like 'beach + sunset - people + 2*@photo.jpg'.",
+        show_default=False)] = None,
+    image: ImageOpt = None,
+    top: TopOpt = 20,
+    in_dir: InOpt = None,
+    ext: ExtOpt = None,
+    after: AfterOpt = None,
+    before: BeforeOpt = None,
+    tag: TagOpt = None,
+    min_score: MinScoreOpt = None,
+    relative: RelativeOpt = None,
+    auto_cut: AutoCutOpt = False,
+    sheet: Annotated[str | None, typer.Option("--sheet", metavar="FILE",
+                                              help="Also render the results as a contact sheet (.jpg/.png/.webp).")
+                     ] = None,
+    columns: Annotated[int, typer.Option("--columns", min=1, help="Thumbnails per row of the sheet.")] = 5,
+    preview: Annotated[bool, typer.Option("--preview", help="Thumbnails inline (kitty/iTerm2 terminals).")] = False,
     json_: JsonOpt = False,
     paths: PathsOpt = False,
     null: NullOpt = False,
@@ -98,17 +123,17 @@ def find(
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Find photos by a text description, best first."""
+    """Find photos by description, by example (--image), or both combined, best first."""
     fmt = choose_format(json_, paths, null)
+    spec = build_spec(query, image, top, in_dir, ext, after, before, tag, min_score, relative, auto_cut)
     lib = make_library(store, model, weights, device, precision)
     try:
-        hits = lib.find(query, k=top, in_dir=in_dir, min_score=min_score, tags=tag)
+        hits = lib.run_find(spec)
     finally:
         lib.close()
-    records = [{"score": round(h.score, 6), "path": h.path, "hash": h.hash} for h in hits]
-    write_records(records, fmt, [("score", "score"), ("path", "path")])
-    if not hits and fmt is Format.table:
-        typer.echo("no matches", err=True)
+    if sheet:
+        write_sheet(hits, sheet, columns)
+    show_hits(hits, fmt, preview)
 
 
 @app.command()

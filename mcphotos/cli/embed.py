@@ -1,0 +1,93 @@
+"""Feature extraction for other tools: `embed` (photos or texts) and `export` (the whole store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from ..errors import UsageError
+from ..render import display_path, json_line
+from .common import (
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    StoreOpt,
+    WeightsOpt,
+    app,
+    handle_errors,
+    make_library,
+)
+
+
+@app.command()
+@handle_errors
+def embed(
+    paths: Annotated[list[str] | None, typer.Argument(help="Photos to embed.", show_default=False)] = None,
+    text: Annotated[list[str] | None, typer.Option("--text", "-t", metavar="TEXT",
+                                                    help="Embed TEXT instead of photos (repeatable).")] = None,
+    out: Annotated[str | None, typer.Option("--out", "-o", metavar="FILE.npy",
+                                            help="Write an N×dim float32 .npy plus FILE.paths.txt (one line per row).")
+                   ] = None,
+    json_: JsonOpt = False,
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = "auto",
+) -> None:
+    """Print or write unit embeddings of photos (from the store when cached) or of texts (--text)."""
+    from ..export import write_npy
+
+    if bool(paths) == bool(text):
+        raise UsageError("give photos to embed, or --text, not both" if paths else "nothing to embed",
+                         "mcphotos embed PHOTO... or mcphotos embed --text 'a dog'")
+    if out and json_:
+        raise UsageError("choose one of --out and --json")
+    lib = make_library(store, model, weights, device, precision)
+    try:
+        if text:
+            vectors = lib.text_vectors(list(text)) if lib.store_dir.joinpath("store.db").exists() \
+                else lib.engine().encode_texts(list(text))
+            rows = [{"text": t, "vector": v} for t, v in zip(text, vectors, strict=True)]
+            names = list(text)
+        else:
+            found = lib.image_embeddings(list(paths or ()))
+            rows = [{"path": e.path, "hash": e.hash, "vector": e.vector, "cached": e.cached} for e in found]
+            names = [e.path for e in found]
+    finally:
+        lib.close()
+    if out:
+        side = write_npy(Path(out), np.stack([r["vector"] for r in rows]), names)
+        typer.echo(f"wrote {len(rows)} vectors to {display_path(out)} and {'texts' if text else 'paths'} to "
+                   f"{display_path(str(side))}", err=True)
+        return
+    for r in rows:
+        r["vector"] = [round(float(x), 7) for x in r["vector"]]
+        typer.echo(json_line(r))  # JSON lines are the only printed form: --json just says so
+
+
+@app.command()
+@handle_errors
+def export(
+    directory: Annotated[str, typer.Argument(metavar="DIR", help="Where to write the export.", show_default=False)],
+    json_: JsonOpt = False,
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+) -> None:
+    """Write the whole store: vectors as .npy and metadata as .jsonl (clip-retrieval layout)."""
+    from ..export import export_store
+
+    lib = make_library(store, model, weights)
+    try:
+        report = export_store(lib.store(create=False), directory, tags=lib.tags_for_hashes)
+    finally:
+        lib.close()
+    if json_:
+        typer.echo(json_line({"directory": report.directory, "rows": report.rows, "dim": report.dim,
+                              "parquet": report.parquet}))
+    typer.echo(f"exported {report.rows} photos ({report.dim}-d) to {display_path(report.directory)}", err=True)

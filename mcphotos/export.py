@@ -1,0 +1,195 @@
+"""Embeddings for other tools: per photo (``embed``), per text, or the whole store (``export``).
+
+``embed_images`` is also how a query by example gets its vector: a photo whose bytes are in
+the store (matched by path with unchanged size and mtime, else by content hash) reuses the
+stored vector without loading the model; any other photo is decoded and embedded on the fly.
+
+Export layout (the one clip-retrieval's ``clip_index`` and ``embedding_reader`` read)::
+
+    DIR/img_emb/img_emb_0.npy          float32, one L2-normalized row per file, N x dim
+    DIR/metadata/metadata_0.jsonl      one JSON object per row, same order:
+                                       image_path, hash, size, mtime, mtime_ns, taken_at, width, height, tags
+    DIR/metadata/metadata_0.parquet    the same table, written only when pyarrow is installed
+    DIR/info.json                      model, dim, count, format version
+
+Rows are files, not images: two copies of one photo are two rows with the same vector.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ImageError, UsageError
+from .hashing import hash_bytes
+from .store import Store, blob_to_vector, decode_path
+
+EMBED_BATCH = 16
+EXPORT_FORMAT = 1
+
+TagLookup = Callable[[Sequence[str]], dict[str, list[str]]]  # hashes -> {hash: [tag, ...]}
+
+
+@dataclass(frozen=True)
+class Embedding:
+    path: str
+    hash: str
+    vector: np.ndarray
+    cached: bool  # True when the vector came from the store (no model needed)
+
+
+def embed_images(store: Store | None, paths: Sequence[str], engine: Callable[[], Any]) -> list[Embedding]:
+    """Unit embeddings of the photos at ``paths``, from the store when it has them."""
+    from .imaging import decode_for_model
+
+    out: list[Embedding | None] = [None] * len(paths)
+    todo: list[tuple[int, str, str, bytes]] = []
+    for i, given in enumerate(paths):
+        path = os.path.abspath(os.path.expanduser(given))
+        if not os.path.isfile(path):
+            raise UsageError(f"no such photo: {given}", "give the path of an image file")
+        st = os.stat(path)
+        rec = store.get_file(path) if store is not None else None
+        data = b""
+        if rec is not None and rec.status == "ok" and rec.hash and rec.size == st.st_size \
+                and rec.mtime_ns == st.st_mtime_ns:
+            h = rec.hash
+        else:
+            data = Path(path).read_bytes()
+            h = hash_bytes(data)
+        vec = store.vector_for_hash(h) if store is not None else None
+        if vec is not None:
+            out[i] = Embedding(path, h, vec, True)
+        else:
+            todo.append((i, path, h, data or Path(path).read_bytes()))
+    if todo:
+        eng = engine()
+        for start in range(0, len(todo), EMBED_BATCH):
+            batch = todo[start:start + EMBED_BATCH]
+            pixels = []
+            for _, path, _, data in batch:
+                try:
+                    pixels.append(decode_for_model(data, eng.preprocess).pixels)
+                except ImageError as e:
+                    raise ImageError(f"cannot read {path}: {e.message}") from None
+            vecs = eng.encode_images(np.stack(pixels))
+            for (i, path, h, _), v in zip(batch, vecs, strict=True):
+                out[i] = Embedding(path, h, np.asarray(v, dtype=np.float32), False)
+    return [e for e in out if e is not None]
+
+
+def write_npy(out: Path, vectors: np.ndarray, names: Sequence[str]) -> Path:
+    """``out`` (.npy, rows in order) plus ``out`` with suffix ``.paths.txt``: one name per line.
+
+    Names are written as their file-system bytes; a name containing a newline cannot be
+    represented in a line-based file and is refused (use --json for those).
+    """
+    out = Path(out)
+    if out.suffix != ".npy":
+        raise UsageError(f"--out {out} must end in .npy")
+    bad = [n for n in names if "\n" in n]
+    if bad:
+        raise UsageError(f"{bad[0]!r} contains a newline, which the paths file cannot hold", "use --json instead")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, np.asarray(vectors, dtype=np.float32))
+    side = paths_file_for(out)
+    side.write_bytes(b"".join(os.fsencode(n) + b"\n" for n in names))
+    return side
+
+
+def paths_file_for(npy: Path) -> Path:
+    return npy.with_suffix(".paths.txt")
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    directory: str
+    rows: int
+    dim: int
+    parquet: bool
+
+
+def export_store(store: Store, directory: str | os.PathLike[str], tags: TagLookup | None = None,
+                 model: dict | None = None) -> ExportReport:
+    """Write every indexed file's vector and metadata to ``directory`` (layout in the module doc)."""
+    root = Path(directory)
+    dim = store.dim()
+    if dim is None:
+        raise UsageError("the store holds no vectors yet", "run `mcphotos index DIR` first")
+    (root / "img_emb").mkdir(parents=True, exist_ok=True)
+    (root / "metadata").mkdir(parents=True, exist_ok=True)
+    sql = ("SELECT files.path, files.size, files.mtime_ns, images.hash, images.taken_at, images.width, "
+           "images.height, images.vector FROM files JOIN images ON images.hash = files.hash "
+           "WHERE files.status = 'ok' ORDER BY files.path")
+    # One read transaction: the count and the rows come from the same snapshot (WAL).
+    store.conn.execute("BEGIN")
+    try:
+        return _export(store, root, dim, sql, tags, model)
+    finally:
+        store.conn.execute("COMMIT")
+
+
+def _export(store: Store, root: Path, dim: int, sql: str, tags: TagLookup | None, model: dict | None
+            ) -> ExportReport:
+    count = store.conn.execute("SELECT COUNT(*) FROM files JOIN images ON images.hash = files.hash "
+                               "WHERE files.status = 'ok'").fetchone()[0]
+    npy = root / "img_emb" / "img_emb_0.npy"
+    jsonl = root / "metadata" / "metadata_0.jsonl"
+    tmp_npy, tmp_jsonl = npy.with_name(".img_emb_0.npy.tmp"), jsonl.with_name(".metadata_0.jsonl.tmp")
+    # Stream rows into a memory-mapped .npy: a 1M-photo store never sits in memory at once.
+    arr = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.float32, shape=(count, dim))
+    # Rows are kept in memory only to write the optional parquet copy.
+    keep_rows = _has_pyarrow()
+    rows: list[dict] = []
+    written = 0
+    with open(tmp_jsonl, "w", encoding="utf-8") as meta:
+        cursor = store.conn.execute(sql)
+        i = 0
+        while batch := cursor.fetchmany(2048):
+            hashes = [r[3] for r in batch]
+            tag_map = tags(hashes) if tags is not None else {}
+            for path, size, mtime_ns, h, taken_at, w, hgt, vec in batch:
+                arr[i] = blob_to_vector(vec)
+                row = {"image_path": decode_path(path), "hash": h, "size": size,
+                       "mtime": datetime.fromtimestamp(mtime_ns / 1e9).isoformat(timespec="seconds"),
+                       "mtime_ns": mtime_ns, "taken_at": taken_at, "width": w, "height": hgt,
+                       "tags": tag_map.get(h, [])}
+                meta.write(json.dumps(row, ensure_ascii=True) + "\n")
+                if keep_rows:
+                    rows.append(row)
+                i += 1
+        written = i
+    arr.flush()
+    del arr
+    os.replace(tmp_npy, npy)
+    os.replace(tmp_jsonl, jsonl)
+    parquet = keep_rows and _write_parquet(rows, root / "metadata" / "metadata_0.parquet")
+    info = {"format": EXPORT_FORMAT, "model": model or store.model_identity(), "dim": dim, "count": written,
+            "exported_at": time.time(), "embeddings": "img_emb/img_emb_0.npy",
+            "metadata": "metadata/metadata_0.jsonl"}
+    (root / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+    return ExportReport(str(root), written, dim, parquet)
+
+
+def _has_pyarrow() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def _write_parquet(rows: list[dict], path: Path) -> bool:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return False
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return True
