@@ -270,3 +270,26 @@ def test_broad_filters_through_the_ann_index_match_exact_search(lib, monkeypatch
     via_ann = [lib.run_find(s) for s in specs]
     assert all(exact) and [[h.path for h in r] for r in via_ann] == [[h.path for h in r] for r in exact]
     assert np.allclose([h.score for r in via_ann for h in r], [h.score for r in exact for h in r], atol=1e-4)
+
+
+def test_tag_filter_with_the_real_tagging_tables(lib) -> None:
+    """Tags stored by the tagging feature restrict any query form, together with the other filters."""
+    import time
+
+    store = lib.store()
+    by_name = {Path(f.path).name: f.hash for f in store.files_under().values()}
+    with store.transaction() as c:
+        c.executemany("INSERT OR REPLACE INTO tags(hash, label_set, label, score, tagged_at) VALUES(?, ?, ?, ?, ?)",
+                      [(by_name["b.png"], "test", "places/beach", 0.8, time.time()),
+                       (by_name["c.JPEG"], "test", "places/beach", 0.6, time.time()),
+                       (by_name["a.jpg"], "test", "animals/dog", 0.9, time.time())])
+    try:
+        example = str(lib.pics / "2021" / "a.jpg")
+        assert set(names(lib.run_find(FindSpec(images=(example,), k=10, tags=("beach",))))) == {"b.png", "c.JPEG"}
+        assert names(lib.run_find(FindSpec(images=(example,), tags=("places",), after=parse_date("2022")))) == [
+            "c.JPEG"]
+        assert names(lib.run_find(FindSpec(tags=("beach",)))) == ["b.png", "c.JPEG"]  # by tag score
+        assert lib.tags_for_hashes([by_name["a.jpg"]]) == {by_name["a.jpg"]: ["animals/dog"]}
+    finally:
+        with store.transaction() as c:
+            c.execute("DELETE FROM tags")
