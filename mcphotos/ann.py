@@ -203,11 +203,17 @@ class AnnIndex:
         k = min(k, self.index.get_current_count() if allowed is None else len(allowed))
         if k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        self.index.set_ef(max(EF_SEARCH, k))
+        self.index.set_ef(search_ef(self.index.get_current_count(), k))
         # hnswlib checks the filter while it walks the graph, so the k found all pass it.
         labels, dists = self.index.knn_query(np.asarray(vector, dtype=np.float32).reshape(1, -1), k=k,
                                              filter=None if allowed is None else allowed.__contains__)
         return labels[0].astype(np.int64), (1.0 - dists[0]).astype(np.float32)
+
+
+def search_ef(count: int, k: int) -> int:
+    """hnswlib's search breadth: recall falls as the index grows, so the breadth grows with it
+    (512 up to 25k vectors, then count/50, at most 4096)."""
+    return max(EF_SEARCH, k, min(4096, count // 50))
 
 
 def _expected_size(index: object, dim: int) -> int | None:
