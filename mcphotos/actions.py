@@ -45,6 +45,7 @@ class Move:
 class ActionReport:
     done: int = 0
     bytes: int = 0
+    already: int = 0  # undo: entries a previous undo already reversed
     skipped: list[tuple[str, str]] = field(default_factory=list)
     journal: str | None = None
 
@@ -219,7 +220,10 @@ def undo(store: Store, journal_path: str, on_item: Progress | None = None) -> Ac
             src, dst = e["src"], e["dst"]
             dests.add(os.path.dirname(journal_path))
             if not os.path.lexists(dst):
-                report.skipped.append((src, "not at its moved-to path any more"))
+                if os.path.lexists(src):
+                    report.already += 1  # restored before (or the move never happened)
+                else:
+                    report.skipped.append((src, "not at its moved-to path any more"))
                 continue
             if os.path.lexists(src):
                 report.skipped.append((src, "something is at the original path"))
