@@ -60,9 +60,10 @@ def render_dedup_sheet(groups: Sequence[Group], out: str, max_groups: int = 200)
             tag = "KEEP" if keeper else m.tier
             draw.rectangle((x, yy, x + 6 * len(tag) + 6, yy + 13), fill=color)
             draw.text((x + 3, yy + 1), tag, fill=(255, 255, 255), font=font)
-            name = os.path.basename(m.path)
+            # folder/name: copies often share the file name and differ by folder
+            name = os.path.join(os.path.basename(os.path.dirname(m.path)), os.path.basename(m.path))
             if len(name) > 26:
-                name = name[:12] + "…" + name[-12:]
+                name = name[:11] + "..." + name[-12:]
             draw.text((x, yy + THUMB + 4), name, fill=(0, 0, 0), font=font)
             detail = f"{m.width}x{m.height}" if m.width else ""
             if not keeper and m.hamming is not None:
