@@ -77,8 +77,22 @@ class Catalog:
             self._vectors = out
         return self._vectors
 
+    def _rows_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors of some rows: from the full matrix if loaded, else fetched by id (a few pairs
+        should not cost reading every vector in the store)."""
+        if self._vectors is not None or len(rows) * 4 >= self.n:
+            return self.vectors()[rows]
+        out = np.zeros((len(rows), self.store.dim() or 0), dtype=np.float32)
+        pos = {int(self.ids[r]): k for k, r in enumerate(rows.tolist())}
+        for block_ids, vecs in self.store.iter_vectors(ids=list(pos)):
+            for k, image_id in enumerate(block_ids.tolist()):
+                out[pos[image_id]] = vecs[k]
+        return out
+
     def cosines(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        v = self.vectors()
+        rows, inverse = np.unique(np.concatenate([i, j]), return_inverse=True)
+        v = self._rows_vectors(rows)
+        i, j = inverse[: len(i)], inverse[len(i):]
         out = np.empty(len(i), dtype=np.float32)
         for s in range(0, len(i), _CHUNK):
             a, b = v[i[s:s + _CHUNK]], v[j[s:s + _CHUNK]]
@@ -96,8 +110,8 @@ class Catalog:
         rows = rng.choice(self.n, size=m, replace=False)
         a = rng.integers(0, m, size=4 * m)
         b = (a + rng.integers(1, m, size=4 * m)) % m
-        v = self.vectors()
-        cos = np.einsum("ij,ij->i", v[rows[a]], v[rows[b]])
+        v = self._rows_vectors(rows)
+        cos = np.einsum("ij,ij->i", v[a], v[b])
         return bool(np.median(cos) < INFORMATIVE_MEDIAN)
 
     def embedding_pairs(self, k: int, ann: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +122,7 @@ class Catalog:
         # The store's ANN cache when it covers mostly photos in scope; otherwise an index of just these.
         covers = self.n * 2 >= self.store.image_count() and self.n > 256
         if ann is not None and covers and ann.ensure(allow_build=False):
-            ann.index.set_ef(max(48, 2 * (k + 1)))
+            ann.index.set_ef(max(24, 2 * (k + 1)))
             labels, _ = ann.index.knn_query(v, k=min(k + 1, ann.index.get_current_count()),
                                             num_threads=pc._threads())
             order = np.argsort(self.ids)

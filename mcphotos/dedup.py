@@ -135,7 +135,9 @@ def find_duplicates(store: Store, tier: str = "near", threshold: float | None = 
         informative = cat.embeddings_informative()
         report.embeddings_used = informative or tier == "similar"
         i, j = _near_candidates(cat, near_bits, report)
-        if report.embeddings_used:
+        # Near pairs come from the perceptual searches (the embeddings only judge them); the
+        # embedding kNN, the costly search, is for the similar tier.
+        if tier == "similar":
             ki, kj = cat.embedding_pairs(SIMILAR_NEIGHBOURS, ann)
             report.candidates["embedding kNN"] = len(ki)
             code = np.unique(np.concatenate([i * cat.n + j, ki * cat.n + kj]))
@@ -178,23 +180,23 @@ def pair_scores(cat: Catalog, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray,
     h = pc.as_unsigned(cat.phash)
     ham = pc.hamming(h[i], h[j]).astype(np.int64)
     col = pc.color_distance(cat.layouts[i], cat.layouts[j])
-    flat = pc.is_flat(cat.detail)
-    return ham, col, flat[i] & flat[j]
+    return ham, col, pc.is_flat(cat.detail[i]) & pc.is_flat(cat.detail[j])
 
 
 def _near_pass(cat: Catalog, i: np.ndarray, j: np.ndarray, bits: int, informative: bool) -> np.ndarray:
     if len(i) == 0:
         return np.zeros(0, dtype=bool)
     ham, col, both_flat = pair_scores(cat, i, j)
-    flat = pc.is_flat(cat.detail)
-    textured = ~flat[i] & ~flat[j]
+    textured = ~pc.is_flat(cat.detail[i]) & ~pc.is_flat(cat.detail[j])
     signed = cat.has_signature[i] & cat.has_signature[j]
     colour_ok = np.nan_to_num(col, nan=np.inf) <= NEAR_COLOR
     ok = signed & colour_ok & ((textured & (ham <= bits)) | both_flat)
     if informative and cat.vectors_available():
-        cos = cat.cosines(i, j)
-        ok = (ok & (cos >= NEAR_VETO_COS)) | (
-            signed & colour_ok & textured & (ham <= bits + NEAR_EMBED_EXTRA_BITS) & (cos >= NEAR_EMBED_COS))
+        stretch = signed & colour_ok & textured & (ham <= bits + NEAR_EMBED_EXTRA_BITS)
+        ask = np.flatnonzero(ok | stretch)  # the model is consulted only where its answer matters
+        cos = np.full(len(i), -1.0, dtype=np.float32)
+        cos[ask] = cat.cosines(i[ask], j[ask])
+        ok = (ok & (cos >= NEAR_VETO_COS)) | (stretch & (cos >= NEAR_EMBED_COS))
     return ok
 
 
@@ -249,23 +251,23 @@ def _group(cat: Catalog, keeper_file: int, files: list[int], reason: str,
             if b not in label:
                 label[b] = (max(label[a][0], t), a)
                 queue.append(b)
+    order = [keeper_file, *sorted((f for f in files if f != keeper_file), key=lambda f: cat.paths[f])]
+    imgs = cat.file_image[np.array(order)]
+    ham, col, _ = pair_scores(cat, np.full(len(imgs), k_img), imgs)
+    cos = cat.cosines(np.full(len(imgs), k_img), imgs) if cat.vectors_available() else None
     members = []
-    for f in [keeper_file, *sorted((f for f in files if f != keeper_file), key=lambda f: cat.paths[f])]:
-        img = int(cat.file_image[f])
-        m = _member(cat, f, "keeper" if f == keeper_file else "duplicate")
-        if f != keeper_file:
+    for n, f in enumerate(order):
+        img = int(imgs[n])
+        m = _member(cat, f, "keeper" if n == 0 else "duplicate")
+        if n > 0:
             rank, parent = label.get(img, (0, None))
             m.tier = TIERS[rank] if img != k_img else "exact"
-            if img != k_img:
-                ham, col, _ = pair_scores(cat, np.array([k_img]), np.array([img]))
-                m.hamming = int(ham[0]) if cat.has_signature[k_img] and cat.has_signature[img] else None
-                m.color = round(float(col[0]), 1) if np.isfinite(col[0]) else None
-                if cat.vectors_available():
-                    m.cosine = round(float(cat.cosines(np.array([k_img]), np.array([img]))[0]), 4)
-                if parent is not None and parent != k_img:
-                    m.via = cat.paths[cat.files_of[parent][0]]
-            else:
-                m.hamming, m.color, m.cosine = 0, 0.0, 1.0
+            if cat.has_signature[k_img] and cat.has_signature[img]:
+                m.hamming, m.color = int(ham[n]), round(float(col[n]), 1)
+            if cos is not None:
+                m.cosine = round(float(cos[n]), 4)
+            if parent is not None and parent != k_img:
+                m.via = cat.paths[cat.files_of[parent][0]]
         members.append(m)
     tier = TIERS[max(_RANK[m.tier] for m in members[1:])]
     return Group(tier, reason, members)
