@@ -51,6 +51,7 @@ class Catalog:
     files_of: list[list[int]]  # row -> files
     backfilled: int = 0
     _vectors: np.ndarray | None = field(default=None, repr=False)
+    _cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -82,12 +83,18 @@ class Catalog:
         should not cost reading every vector in the store)."""
         if self._vectors is not None or len(rows) * 4 >= self.n:
             return self.vectors()[rows]
-        out = np.zeros((len(rows), self.store.dim() or 0), dtype=np.float32)
-        pos = {int(self.ids[r]): k for k, r in enumerate(rows.tolist())}
+        missing = [r for r in rows.tolist() if r not in self._cache]
+        if missing:
+            self.prefetch(missing)
+        return np.stack([self._cache[r] for r in rows.tolist()]) if len(rows) else \
+            np.zeros((0, self.store.dim() or 0), dtype=np.float32)
+
+    def prefetch(self, rows: list[int]) -> None:
+        """Load the vectors of ``rows`` in one pass (before many small ``cosines`` calls)."""
+        pos = {int(self.ids[r]): r for r in rows}
         for block_ids, vecs in self.store.iter_vectors(ids=list(pos)):
             for k, image_id in enumerate(block_ids.tolist()):
-                out[pos[image_id]] = vecs[k]
-        return out
+                self._cache[pos[image_id]] = vecs[k]
 
     def cosines(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         rows, inverse = np.unique(np.concatenate([i, j]), return_inverse=True)
@@ -104,7 +111,7 @@ class Catalog:
         if not self.vectors_available():
             return False
         if self.n < 3:
-            return True  # too few to judge: trust the model
+            return False  # too few photos to judge the model by: rely on the signatures alone
         rng = np.random.default_rng(seed)
         m = min(self.n, sample)
         rows = rng.choice(self.n, size=m, replace=False)

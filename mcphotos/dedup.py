@@ -134,13 +134,13 @@ def find_duplicates(store: Store, tier: str = "near", threshold: float | None = 
         near_bits = int(threshold) if tier == "near" else DEFAULT_NEAR_BITS
         informative = cat.embeddings_informative()
         report.embeddings_used = informative or tier == "similar"
-        i, j = _near_candidates(cat, near_bits, report)
+        i, j = _near_candidates(cat, near_bits, informative, report)
         # Near pairs come from the perceptual searches (the embeddings only judge them); the
         # embedding kNN, the costly search, is for the similar tier.
         if tier == "similar":
             ki, kj = cat.embedding_pairs(SIMILAR_NEIGHBOURS, ann)
             report.candidates["embedding kNN"] = len(ki)
-            code = np.unique(np.concatenate([i * cat.n + j, ki * cat.n + kj]))
+            code = pc.unique_codes(np.concatenate([i * cat.n + j, ki * cat.n + kj]))
             i, j = code // cat.n, code % cat.n
         near = _near_pass(cat, i, j, near_bits, informative)
         edges_i.append(i[near])
@@ -162,16 +162,17 @@ def find_duplicates(store: Store, tier: str = "near", threshold: float | None = 
 # -- pair tests ----------------------------------------------------------------------------------
 
 
-def _near_candidates(cat: Catalog, near_bits: int, report: DedupReport) -> tuple[np.ndarray, np.ndarray]:
+def _near_candidates(cat: Catalog, near_bits: int, informative: bool, report: DedupReport
+                     ) -> tuple[np.ndarray, np.ndarray]:
     usable = np.flatnonzero(cat.has_signature)
-    bi, bj = pc.band_pairs(cat.phash[usable], max_bits=near_bits + NEAR_EMBED_EXTRA_BITS)
+    bi, bj = pc.band_pairs(cat.phash[usable], max_bits=near_bits + (NEAR_EMBED_EXTRA_BITS if informative else 0))
     bi, bj = usable[bi], usable[bj]
     report.candidates["pHash bands"] = len(bi)
     li, lj = pc.knn_pairs(pc.coarse_layout(cat.layouts[usable]), pc.LAYOUT_NEIGHBOURS) \
         if len(usable) > 1 else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     li, lj = usable[li], usable[lj]
     report.candidates["colour-layout kNN"] = len(li)
-    code = np.unique(np.concatenate([bi * cat.n + bj, li * cat.n + lj]))
+    code = pc.unique_codes(np.concatenate([bi * cat.n + bj, li * cat.n + lj]))
     return code // cat.n, code % cat.n
 
 
@@ -186,6 +187,17 @@ def pair_scores(cat: Catalog, i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray,
 def _near_pass(cat: Catalog, i: np.ndarray, j: np.ndarray, bits: int, informative: bool) -> np.ndarray:
     if len(i) == 0:
         return np.zeros(0, dtype=bool)
+    # Cheapest test first: only pairs within reach of a pHash rule (or both flat) go further.
+    h = pc.as_unsigned(cat.phash)
+    flat_i, flat_j = pc.is_flat(cat.detail[i]), pc.is_flat(cat.detail[j])
+    reach = bits + (NEAR_EMBED_EXTRA_BITS if informative else 0)
+    keep = np.flatnonzero((pc.hamming(h[i], h[j]) <= reach) | (flat_i & flat_j))
+    ok = np.zeros(len(i), dtype=bool)
+    ok[keep] = _near_pass_close(cat, i[keep], j[keep], bits, informative)
+    return ok
+
+
+def _near_pass_close(cat: Catalog, i: np.ndarray, j: np.ndarray, bits: int, informative: bool) -> np.ndarray:
     ham, col, both_flat = pair_scores(cat, i, j)
     textured = ~pc.is_flat(cat.detail[i]) & ~pc.is_flat(cat.detail[j])
     signed = cat.has_signature[i] & cat.has_signature[j]
@@ -225,6 +237,11 @@ def _build_groups(cat: Catalog, ei: np.ndarray, ej: np.ndarray, et: np.ndarray, 
         adjacency.setdefault(b, []).append((a, t))
     groups: list[Group] = []
     missing = 0
+    grouped = [img for images in by_root.values() if sum(len(cat.files_of[k]) for k in images) > 1
+               for img in images]
+    if cat.vectors_available() and grouped:
+        cat.prefetch(grouped)
+    plans: list[tuple[int, list[int], str]] = []
     for images in by_root.values():
         files = [f for img in images for f in cat.files_of[img]]
         if len(files) < 2:
@@ -234,14 +251,26 @@ def _build_groups(cat: Catalog, ei: np.ndarray, ej: np.ndarray, et: np.ndarray, 
         if len(present) < 2:
             continue
         keeper_file, reason = choose_keeper(cat, present, keep)
-        groups.append(_group(cat, keeper_file, present, reason, adjacency))
+        order = [keeper_file, *sorted((f for f in present if f != keeper_file), key=lambda f: cat.paths[f])]
+        plans.append((keeper_file, order, reason))
+    # Every member's scores against its keeper, in one vectorized pass.
+    a = np.array([int(cat.file_image[p[0]]) for p in plans for _ in p[1]], dtype=np.int64)
+    b = np.array([int(cat.file_image[f]) for p in plans for f in p[1]], dtype=np.int64)
+    ham, col, _ = pair_scores(cat, a, b)
+    cos = cat.cosines(a, b) if cat.vectors_available() and len(a) else None
+    start = 0
+    for _keeper, order, reason in plans:
+        end = start + len(order)
+        scores = (ham[start:end], col[start:end], None if cos is None else cos[start:end])
+        groups.append(_group(cat, order, reason, adjacency, scores))
+        start = end
     groups.sort(key=lambda g: (-len(g.members), g.keeper.path))
     return groups, missing
 
 
-def _group(cat: Catalog, keeper_file: int, files: list[int], reason: str,
-           adjacency: dict[int, list[tuple[int, int]]]) -> Group:
-    k_img = int(cat.file_image[keeper_file])
+def _group(cat: Catalog, order: list[int], reason: str, adjacency: dict[int, list[tuple[int, int]]],
+           scores: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> Group:
+    k_img = int(cat.file_image[order[0]])
     # Breadth-first from the keeper: each image's tier is the loosest edge on its path.
     label: dict[int, tuple[int, int | None]] = {k_img: (0, None)}
     queue = [k_img]
@@ -251,10 +280,8 @@ def _group(cat: Catalog, keeper_file: int, files: list[int], reason: str,
             if b not in label:
                 label[b] = (max(label[a][0], t), a)
                 queue.append(b)
-    order = [keeper_file, *sorted((f for f in files if f != keeper_file), key=lambda f: cat.paths[f])]
     imgs = cat.file_image[np.array(order)]
-    ham, col, _ = pair_scores(cat, np.full(len(imgs), k_img), imgs)
-    cos = cat.cosines(np.full(len(imgs), k_img), imgs) if cat.vectors_available() else None
+    ham, col, cos = scores
     members = []
     for n, f in enumerate(order):
         img = int(imgs[n])

@@ -121,7 +121,9 @@ def _summary(report: Any) -> None:
         notes.append(f"computed {report.backfilled} missing perceptual hashes")
     if report.missing:
         notes.append(f"{report.missing} indexed files are gone (run `mcphotos index` to prune)")
-    if report.tier == "near" and not report.embeddings_used:
+    if report.files == 0:
+        notes.append("no indexed photos here: run `mcphotos index PATH` first")
+    elif report.tier == "near" and not report.embeddings_used:
         notes.append("embeddings not used (they do not tell these photos apart)")
     typer.echo(f"{len(report.groups)} groups, {report.duplicate_count} duplicates "
                f"({human_bytes(report.reclaimable_bytes)}) among {report.files} files, {report.tier}: {how}; "
