@@ -45,8 +45,9 @@ def dedup(
 ) -> None:
     """Find duplicate photos: exact copies, near-identical versions, or similar shots.
 
-    Lists the groups with the copy to keep; --paths/-0 print only the others. Nothing changes on
-    disk unless you pass --move-to or --hardlink (and confirm).
+    Lists the groups with the copy to keep; --paths/-0 print only the others.
+
+    Nothing changes on disk unless you pass --move-to or --hardlink (and confirm).
     """
     from ..errors import UsageError
 
