@@ -90,6 +90,7 @@ class DedupReport:
     candidates: dict[str, int] = field(default_factory=dict)  # pairs proposed, by source
     pairs: int = 0  # pairs that passed
     embeddings_used: bool = False
+    embeddings_informative: bool = False  # do the embeddings tell these photos apart?
     backfilled: int = 0
     missing: int = 0  # files in the store that are gone from disk
     elapsed: float = 0.0
@@ -132,7 +133,7 @@ def find_duplicates(store: Store, tier: str = "near", threshold: float | None = 
     edges_i, edges_j, edge_tier = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int8)]
     if tier != "exact" and cat.n > 1:
         near_bits = int(threshold) if tier == "near" else DEFAULT_NEAR_BITS
-        informative = cat.embeddings_informative()
+        informative = report.embeddings_informative = cat.embeddings_informative()
         report.embeddings_used = informative or tier == "similar"
         i, j = _near_candidates(cat, near_bits, informative, report)
         # Near pairs come from the perceptual searches (the embeddings only judge them); the

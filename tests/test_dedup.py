@@ -223,3 +223,8 @@ def test_dedup_does_not_import_torch(near_set, collapsed_home) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent.parent)
     assert out.stdout.startswith("LIGHT"), out.stdout + out.stderr
+
+
+def test_similar_on_meaningless_embeddings_warns(collapsed_home) -> None:
+    r = runner.invoke(app, ["dedup", "--store", str(collapsed_home), "--model", "fake", "--tier", "similar"])
+    assert r.exit_code == 0 and "similar groups mean nothing" in r.stderr

@@ -124,6 +124,9 @@ def _summary(report: Any) -> None:
         notes.append(f"{report.missing} indexed files are gone (run `mcphotos index` to prune)")
     if report.files == 0:
         notes.append("no indexed photos here: run `mcphotos index PATH` first")
+    elif report.tier == "similar" and report.images > 2 and not report.embeddings_informative:
+        notes.append("warning: these embeddings do not tell photos apart (random weights?), "
+                     "so similar groups mean nothing")
     elif report.tier == "near" and not report.embeddings_used:
         notes.append("embeddings not used (they do not tell these photos apart)")
     typer.echo(f"{len(report.groups)} groups, {report.duplicate_count} duplicates "
