@@ -121,23 +121,29 @@ class Catalog:
         cos = np.einsum("ij,ij->i", v[a], v[b])
         return bool(np.median(cos) < INFORMATIVE_MEDIAN)
 
-    def embedding_pairs(self, k: int, ann: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Pairs where one is among the other's k nearest embeddings."""
+    def embedding_pairs(self, k: int, ann: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs where one is among the other's k nearest embeddings, with their cosines."""
+        empty = np.zeros(0, np.int64)
         if self.n < 2 or not self.vectors_available():
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        v = self.vectors()
+            return empty, empty, np.zeros(0, np.float32)
         # The store's ANN cache when it covers mostly photos in scope; otherwise an index of just these.
         covers = self.n * 2 >= self.store.image_count() and self.n > 256
         if ann is not None and covers and ann.ensure(allow_build=False):
+            try:  # the queries straight from the index's memory: no second read of every vector
+                v = ann.index.get_items(self.ids, return_type="numpy")
+            except (RuntimeError, TypeError):
+                v = self.vectors()
             ann.index.set_ef(max(24, 2 * (k + 1)))
-            labels, _ = ann.index.knn_query(v, k=min(k + 1, ann.index.get_current_count()),
-                                            num_threads=pc._threads())
+            labels, dist = ann.index.knn_query(v, k=min(k + 1, ann.index.get_current_count()),
+                                               num_threads=pc._threads())
             order = np.argsort(self.ids)
             sorted_ids = self.ids[order]
             pos = np.searchsorted(sorted_ids, labels).clip(0, self.n - 1)
             rows = np.where(sorted_ids[pos] == labels, order[pos], -1)
-            return pc.pairs_from_neighbours(rows, self.n)
-        return pc.knn_pairs(v, k, space="ip")
+            i, j, d = pc.pairs_from_neighbours(rows, self.n, dist)
+        else:
+            i, j, d = pc.knn_pairs(self.vectors(), k, space="ip", with_distances=True)
+        return i, j, (1.0 - d).astype(np.float32)
 
 
 def load_catalog(store: Store, roots: Sequence[str] | None = None, excluded: Sequence[str] = (),

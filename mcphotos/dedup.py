@@ -139,7 +139,7 @@ def find_duplicates(store: Store, tier: str = "near", threshold: float | None = 
         # Near pairs come from the perceptual searches (the embeddings only judge them); the
         # embedding kNN, the costly search, is for the similar tier.
         if tier == "similar":
-            ki, kj = cat.embedding_pairs(SIMILAR_NEIGHBOURS, ann)
+            ki, kj, kcos = cat.embedding_pairs(SIMILAR_NEIGHBOURS, ann)
             report.candidates["embedding kNN"] = len(ki)
             code = pc.unique_codes(np.concatenate([i * cat.n + j, ki * cat.n + kj]))
             i, j = code // cat.n, code % cat.n
@@ -148,10 +148,11 @@ def find_duplicates(store: Store, tier: str = "near", threshold: float | None = 
         edges_j.append(j[near])
         edge_tier.append(np.full(int(near.sum()), 1, np.int8))
         if tier == "similar":
-            rest = ~near
-            sim = _similar_pass(cat, i[rest], j[rest], float(threshold))  # type: ignore[arg-type]
-            edges_i.append(i[rest][sim])
-            edges_j.append(j[rest][sim])
+            # Similar pairs are the embedding neighbours (cosines from the kNN search) not already near.
+            rest = ~np.isin(ki * cat.n + kj, i[near] * cat.n + j[near])
+            sim = _similar_pass(cat, ki[rest], kj[rest], kcos[rest], float(threshold))  # type: ignore[arg-type]
+            edges_i.append(ki[rest][sim])
+            edges_j.append(kj[rest][sim])
             edge_tier.append(np.full(int(sim.sum()), 2, np.int8))
     ei, ej, et = np.concatenate(edges_i), np.concatenate(edges_j), np.concatenate(edge_tier)
     report.pairs = len(ei)
@@ -213,10 +214,9 @@ def _near_pass_close(cat: Catalog, i: np.ndarray, j: np.ndarray, bits: int, info
     return ok
 
 
-def _similar_pass(cat: Catalog, i: np.ndarray, j: np.ndarray, threshold: float) -> np.ndarray:
+def _similar_pass(cat: Catalog, i: np.ndarray, j: np.ndarray, cos: np.ndarray, threshold: float) -> np.ndarray:
     if len(i) == 0:
         return np.zeros(0, dtype=bool)
-    cos = cat.cosines(i, j)
     t = cat.taken_ts
     gap = np.abs(t[i] - t[j])  # NaN when either has no capture time: never a burst
     burst = np.nan_to_num(gap, nan=np.inf) <= BURST_SECONDS

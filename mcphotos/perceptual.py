@@ -15,6 +15,7 @@ layout (what finds crops). Neither compares all pairs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -112,21 +113,23 @@ def band_pairs(hashes: np.ndarray, max_bits: int, radius: int = 1) -> tuple[np.n
     return _unique_pairs(found_i, found_j, n)
 
 
-def knn_pairs(vectors: np.ndarray, k: int, space: str = "l2") -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) where one is among the other's ``k`` nearest neighbours (hnswlib)."""
+def knn_pairs(vectors: np.ndarray, k: int, space: str = "l2", with_distances: bool = False) -> Any:
+    """Pairs (i < j) where one is among the other's ``k`` nearest neighbours (hnswlib), and with
+    ``with_distances`` their distances (for ``ip``: 1 - cosine)."""
     import hnswlib
 
     n, dim = vectors.shape
     k = min(k, n - 1)
     if k <= 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        return (empty, empty, np.zeros(0, dtype=np.float32)) if with_distances else (empty, empty)
     data = np.ascontiguousarray(vectors, dtype=np.float32)
     labels = np.arange(n)
     if n <= 256:
         index = hnswlib.BFIndex(space=space, dim=dim)  # tiny sets: exact and free of HNSW's edge cases
         index.init_index(max_elements=n)
         index.add_items(data, labels)
-        nn, _ = index.knn_query(data, k=k + 1)
+        nn, dist = index.knn_query(data, k=k + 1)
     else:
         # Light parameters: a candidate search, where components make up for a missed neighbour
         # (recall of the true 8 nearest colour layouts: 0.998 in bench/dedup_scale.py's data).
@@ -135,18 +138,30 @@ def knn_pairs(vectors: np.ndarray, k: int, space: str = "l2") -> tuple[np.ndarra
         index.set_num_threads(_threads())
         index.add_items(data, labels)
         index.set_ef(max(16, 2 * (k + 1)))
-        nn, _ = index.knn_query(data, k=k + 1, num_threads=_threads())
-    return pairs_from_neighbours(nn.astype(np.int64), n)
+        nn, dist = index.knn_query(data, k=k + 1, num_threads=_threads())
+    return pairs_from_neighbours(nn.astype(np.int64), n, dist if with_distances else None)
 
 
-def pairs_from_neighbours(nn: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, k) neighbour rows (labels, -1 for none) to unique pairs i < j, self-pairs dropped."""
+def pairs_from_neighbours(nn: np.ndarray, n: int, dist: np.ndarray | None = None
+                          ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, k) neighbour rows (labels, -1 for none) to unique pairs i < j, self-pairs dropped.
+
+    With ``dist`` (hnswlib's distances, same shape), also each pair's distance.
+    """
     i = np.repeat(np.arange(len(nn)), nn.shape[1])
     j = nn.reshape(-1)
     keep = (j >= 0) & (j != i)
     i, j = i[keep], j[keep]
     lo, hi = np.minimum(i, j), np.maximum(i, j)
-    return _unique_pairs([lo], [hi], n)
+    if dist is None:
+        return _unique_pairs([lo], [hi], n)
+    code = lo.astype(np.int64) * n + hi
+    order = np.argsort(code, kind="stable")
+    code, d = code[order], dist.reshape(-1)[keep][order]
+    first = np.ones(len(code), dtype=bool)
+    first[1:] = code[1:] != code[:-1]
+    code, d = code[first], d[first]
+    return code // n, code % n, d
 
 
 def _unique_pairs(found_i: list[np.ndarray], found_j: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
