@@ -130,12 +130,19 @@ def test_hardlink_refuses_bytes_that_differ(library) -> None:
 def test_contact_sheet(library, tmp_path: Path) -> None:
     from PIL import Image
 
+    from mcphotos.sheets import HIGHLIGHT
+
     _, home = library
     out = tmp_path / "sheet.jpg"
     r = dedup(home, "--sheet", str(out))
     assert r.exit_code == 0, r.output
     sheet = Image.open(out)
     assert sheet.format == "JPEG" and sheet.width >= 3 * 160 and sheet.height > 160
-    # the keeper's frame is green, a duplicate's red
+    # the keeper (first cell, below the title) is framed in the highlight colour, the next cell is not
     px = sheet.convert("RGB").load()
-    assert px[8 - 2, 8 + 18 + 40][1] > 120 and px[8 - 2, 8 + 18 + 40][0] < 100
+
+    def highlighted(x: int, y: int) -> bool:
+        return max(abs(a - b) for a, b in zip(px[x, y], HIGHLIGHT, strict=True)) < 60
+
+    top = next(y for y in range(sheet.height) if highlighted(2, y))  # the keeper's frame, below the title
+    assert highlighted(2, top + 20) and not highlighted(sheet.width // 3 + 2, top + 20)

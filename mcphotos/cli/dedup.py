@@ -64,8 +64,11 @@ def dedup(
         if sheet:
             from ..dupsheet import render_dedup_sheet
 
-            out = render_dedup_sheet(report.groups, sheet)
-            typer.echo(f"contact sheet: {display_path(out)}", err=True)
+            if report.groups:
+                out = render_dedup_sheet(report.groups, sheet)
+                typer.echo(f"contact sheet: {display_path(out.path)}", err=True)
+            else:
+                typer.echo("no groups: no contact sheet written", err=True)
         if (move_to or hardlink) and report.groups:
             _act(lib, report, move_to, hardlink, paths, yes)
     finally:
