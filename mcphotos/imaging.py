@@ -126,6 +126,8 @@ class DecodedImage:
     height: int
     taken_at: str | None  # ISO 8601 from EXIF, if any
     phash: int | None  # 64-bit DCT perceptual hash of the upright image, signed for SQLite
+    colors: bytes | None = None  # 4x4 YCbCr layout (48 bytes), see layout_signature
+    detail: float | None = None  # grey-level spread: below FLAT_DETAIL the pHash is noise
 
 
 def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -224,6 +226,24 @@ def phash64(img: Image.Image) -> int:
     for b in bits:
         value = (value << 1) | int(b)
     return value - (1 << 64) if value >= (1 << 63) else value
+
+
+# A photo whose 32x32 grey thumbnail varies by less than this (std, grey levels) is flat: a blank
+# page, a white-composited transparent PNG. Its pHash bits are the signs of near-zero numbers,
+# i.e. noise, so near-duplicate detection compares its colour layout alone.
+FLAT_DETAIL = 0.5
+
+
+def layout_signature(img: Image.Image) -> tuple[bytes, float]:
+    """(colour layout, detail) of an upright image: the second perceptual signature.
+
+    The layout is the mean YCbCr of a 4x4 grid (48 bytes): it tells a dark-mode wallpaper from
+    its light original (the pHash, computed on grey levels, does not) and survives re-encoding,
+    resizing and small crops. ``detail`` is the std of the 32x32 grey thumbnail.
+    """
+    grid = np.asarray(img.convert("YCbCr").resize((4, 4), Image.Resampling.BOX), dtype=np.uint8)
+    grey = np.asarray(img.convert("L").resize((32, 32), Image.Resampling.BOX), dtype=np.float64)
+    return grid.tobytes(), float(grey.std())
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -326,9 +346,11 @@ def decode_for_model(data: bytes, spec: PreprocessSpec, max_pixels: int = DEFAUL
         img = img.transpose(_TRANSPOSE[orientation])
     try:
         ph = phash64(img)
+        colors, detail = layout_signature(img)
     except Exception:
-        ph = None
-    return DecodedImage(pixels=_crop_or_pad(img, spec), width=w, height=h, taken_at=taken_at, phash=ph)
+        ph, colors, detail = None, None, None
+    return DecodedImage(pixels=_crop_or_pad(img, spec), width=w, height=h, taken_at=taken_at, phash=ph,
+                        colors=colors, detail=detail)
 
 
 def _crop_or_pad(img: Image.Image, spec: PreprocessSpec) -> np.ndarray:

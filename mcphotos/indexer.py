@@ -272,7 +272,8 @@ class Indexer:
             if not np.all(np.isfinite(v)) or not np.any(v):
                 self._skip(report, d.path, "the model produced an invalid embedding")
                 continue
-            images.append(ImageRecord(d.hash, v, d.image.width, d.image.height, d.image.taken_at, d.image.phash))
+            images.append(ImageRecord(d.hash, v, d.image.width, d.image.height, d.image.taken_at, d.image.phash,
+                                      d.image.colors, d.image.detail))
             recs = waiting.pop(self._waiting_key(d, waiting), [])
             # The decode re-read the file: trust what it read (it may have changed since stage 1).
             for r in recs:

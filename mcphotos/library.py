@@ -305,6 +305,22 @@ class Library:
                              keep=lambda t: t.label_set != report.label_set,
                              extra={p.hash: p.tags for p in report.photos})
 
+    def dedup(self, tier: str = "near", threshold: float | None = None, roots: Sequence[str] | None = None,
+              keep: str = "largest", exists: Callable[[str], bool] = os.path.exists) -> Any:
+        """Duplicate groups among the indexed photos (a ``dedup.DedupReport``). Never loads the model."""
+        import json
+
+        from .dedup import find_duplicates
+        from .imaging import PreprocessSpec
+
+        store = self.store(create=False)
+        raw = store.get_meta("preprocess")
+        spec = PreprocessSpec.from_dict(json.loads(raw)) if raw else self._preprocess
+        excluded = json.loads(store.get_meta("dedup_quarantine") or "[]")
+        roots = [os.path.abspath(os.path.expanduser(r)) for r in roots] if roots else None
+        ann = self.ann() if store.dim() is not None else None
+        return find_duplicates(store, tier, threshold, roots, keep, spec, excluded, exists, ann)
+
     def status(self) -> Status:
         exists = (self.store_dir / "store.db").exists()
         stats = None

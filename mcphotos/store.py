@@ -90,6 +90,12 @@ MIGRATIONS: list[list[str]] = [
         # covering index SQLite walks every vector's overflow pages (~2 KB each) to reach it.
         "CREATE INDEX images_hash_taken ON images(hash, taken_at)",
     ],
+    # 5: a second perceptual signature for near-duplicate detection (see imaging.layout_signature);
+    # NULL in rows indexed before, which dedup backfills from the files without re-embedding.
+    [
+        "ALTER TABLE images ADD COLUMN colors BLOB",  # 4x4 YCbCr layout, 48 bytes
+        "ALTER TABLE images ADD COLUMN detail REAL",  # grey-level std of the 32x32 thumbnail
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -112,6 +118,8 @@ class ImageRecord:
     height: int | None = None
     taken_at: str | None = None
     phash: int | None = None
+    colors: bytes | None = None
+    detail: float | None = None
 
 
 @dataclass(frozen=True)
@@ -321,10 +329,10 @@ class Store:
         """Insert vectors (ignoring a hash already present). Call inside a transaction."""
         now = time.time()
         self.conn.executemany(
-            "INSERT INTO images(hash, vector, width, height, taken_at, phash, created_at) "
-            "VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING",
-            [(im.hash, vector_to_blob(im.vector), im.width, im.height, im.taken_at, im.phash, now)
-             for im in images],
+            "INSERT INTO images(hash, vector, width, height, taken_at, phash, colors, detail, created_at) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING",
+            [(im.hash, vector_to_blob(im.vector), im.width, im.height, im.taken_at, im.phash, im.colors,
+              im.detail, now) for im in images],
         )
 
     def image_count(self) -> int:

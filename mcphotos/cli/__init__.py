@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (each module registers its commands)
     albums,
     caption,
     core,
+    dedup,
     embed,
     maintenance,
     score,

@@ -1,0 +1,204 @@
+"""dedup and undo: find duplicate groups, show them, and (only when asked) move or hard-link."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from ..render import Format, choose_format, display_path, human_bytes, json_line, write_paths
+from .common import JsonOpt, ModelOpt, NullOpt, PathsOpt, StoreOpt, WeightsOpt, app, fail, handle_errors, make_library
+
+TierOpt = Annotated[str, typer.Option("--tier", metavar="TIER",
+                                      help="exact (same bytes), near (same picture, default) or similar (same scene).")]
+ThresholdOpt = Annotated[float | None, typer.Option(
+    "--threshold", metavar="T",
+    help="near: largest pHash distance in bits (default 14); similar: smallest cosine (default 0.88).")]
+KeepOpt = Annotated[str, typer.Option("--keep", metavar="POLICY",
+                                      help="Which copy to keep: largest (default), oldest, newest, shortest-path.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act without asking (required without a terminal).")]
+
+
+@app.command()
+@handle_errors
+def dedup(
+    paths: Annotated[list[str] | None, typer.Argument(help="Only photos under these (default: the whole store).",
+                                                      show_default=False)] = None,
+    tier: TierOpt = "near",
+    threshold: ThresholdOpt = None,
+    keep: KeepOpt = "largest",
+    move_to: Annotated[str | None, typer.Option("--move-to", metavar="DIR",
+                                                help="Move the duplicates into DIR (relative paths kept; "
+                                                     "undo with `mcphotos undo`).")] = None,
+    hardlink: Annotated[bool, typer.Option("--hardlink", help="Replace exact duplicates with hard links "
+                                                               "to the keeper (--tier exact only).")] = False,
+    sheet: Annotated[str | None, typer.Option("--sheet", metavar="FILE.jpg",
+                                              help="Also draw the groups as a contact sheet.")] = None,
+    yes: YesOpt = False,
+    json_: JsonOpt = False,
+    paths_: PathsOpt = False,
+    null: NullOpt = False,
+    store: StoreOpt = None,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+) -> None:
+    """Find duplicate photos: exact copies, near-identical versions, or similar shots.
+
+    Lists the groups with the copy to keep; --paths/-0 print only the others.
+
+    Nothing changes on disk unless you pass --move-to or --hardlink (and confirm).
+    """
+    from ..errors import UsageError
+
+    fmt = choose_format(json_, paths_, null)
+    if move_to and hardlink:
+        raise UsageError("choose one of --move-to and --hardlink")
+    if hardlink and tier != "exact":
+        raise UsageError("--hardlink only replaces exact duplicates", "add --tier exact")
+    lib = make_library(store, model, weights)
+    try:
+        report = lib.dedup(tier=tier, threshold=threshold, roots=paths or None, keep=keep)
+        _render(report, fmt)
+        _summary(report)
+        if sheet:
+            from ..dupsheet import render_dedup_sheet
+
+            if report.groups:
+                out = render_dedup_sheet(report.groups, sheet)
+                typer.echo(f"contact sheet: {display_path(out.path)}", err=True)
+            else:
+                typer.echo("no groups: no contact sheet written", err=True)
+        if (move_to or hardlink) and report.groups:
+            _act(lib, report, move_to, hardlink, paths, yes)
+    finally:
+        lib.close()
+
+
+def _render(report: Any, fmt: Format) -> None:
+    if fmt in (Format.paths, Format.null):
+        write_paths([m.path for g in report.groups for m in g.duplicates], fmt)
+        return
+    if fmt is Format.json:
+        for n, g in enumerate(report.groups, 1):
+            members = [{k: v for k, v in vars(m).items()} for m in g.members]
+            sys.stdout.write(json_line({"group": n, "tier": g.tier, "keeper": g.keeper.path, "reason": g.reason,
+                                        "members": members}) + "\n")
+        sys.stdout.flush()
+        return
+    rows: list[tuple[str, ...]] = []
+    headers = ("", "tier", "bits", "cosine", "pixels", "size", "path")
+    for n, g in enumerate(report.groups, 1):
+        rows.append((f"# group {n}: {g.tier}, {len(g.members)} files, keep the first ({g.reason})",))
+        for m in g.members:
+            mark = "keep" if m.role == "keeper" else "dup"
+            note = f"  (via {display_path(m.via)})" if m.via else ""
+            rows.append((mark, "" if m.role == "keeper" else m.tier,
+                         "" if m.hamming is None or m.role == "keeper" else str(m.hamming),
+                         "" if m.cosine is None or m.role == "keeper" else f"{m.cosine:.3f}",
+                         f"{m.width}x{m.height}" if m.width else "?", human_bytes(m.size),
+                         display_path(m.path) + note))
+    widths = [max([len(h)] + [len(r[i]) for r in rows if len(r) > 1]) for i, h in enumerate(headers)]
+    if rows:
+        out = sys.stdout
+        out.write("  ".join(h.ljust(w) if i < len(headers) - 1 else h for i, (h, w) in
+                            enumerate(zip(headers, widths, strict=True))).rstrip() + "\n")
+        for r in rows:
+            if len(r) == 1:
+                out.write(r[0] + "\n")
+                continue
+            cells = [c.rjust(w) if i in (2, 3, 5) else c.ljust(w)
+                     for i, (c, w) in enumerate(zip(r[:-1], widths, strict=False))]
+            out.write("  ".join([*cells, r[-1]]) + "\n")
+        out.flush()
+
+
+def _summary(report: Any) -> None:
+    if report.tier == "exact":
+        how = "identical bytes"
+    elif report.tier == "near":
+        how = f"pHash within {report.threshold:g} bits"
+    else:
+        how = f"cosine >= {report.threshold:g}"
+    notes = []
+    if report.backfilled:
+        notes.append(f"computed {report.backfilled} missing perceptual hashes")
+    if report.missing:
+        notes.append(f"{report.missing} indexed files are gone (run `mcphotos index` to prune)")
+    if report.files == 0:
+        notes.append("no indexed photos here: run `mcphotos index PATH` first")
+    elif report.tier == "similar" and report.images > 2 and not report.embeddings_informative:
+        notes.append("warning: these embeddings do not tell photos apart (random weights?), "
+                     "so similar groups mean nothing")
+    elif report.tier == "near" and not report.embeddings_used:
+        notes.append("embeddings not used (they do not tell these photos apart)")
+    typer.echo(f"{len(report.groups)} groups, {report.duplicate_count} duplicates "
+               f"({human_bytes(report.reclaimable_bytes)}) among {report.files} files, {report.tier}: {how}; "
+               f"{report.elapsed:.1f}s" + "".join(f"; {n}" for n in notes), err=True)
+
+
+def _confirm(what: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise fail(f"refusing to {what} without confirmation: no terminal to ask on, pass --yes", 2)
+    if not typer.confirm(f"{what[0].upper()}{what[1:]}?", default=False, err=True):
+        raise fail("nothing changed", 1)
+
+
+def _act(lib: Any, report: Any, move_to: str | None, hardlink: bool, roots: list[str] | None, yes: bool) -> None:
+    from ..actions import hardlink_duplicates, move_duplicates, plan_moves
+
+    store = lib.store()
+    lock = store.writer_lock()
+    on_item = (lambda p, what: typer.echo(f"{display_path(p)}: {what}", err=True)) if sys.stderr.isatty() else None
+    if move_to:
+        moves = plan_moves(report.groups, move_to, roots)
+        total = sum(m.size for m in moves)
+        typer.echo(f"plan: move {len(moves)} files ({human_bytes(total)}) into {display_path(move_to)}", err=True)
+        _confirm(f"move {len(moves)} files into {move_to}", yes)
+        with lock:
+            result = move_duplicates(store, moves, move_to, on_item)
+        verb = "moved"
+    else:
+        count = report.duplicate_count
+        typer.echo(f"plan: replace {count} exact duplicates with hard links to their keepers", err=True)
+        _confirm(f"replace {count} files with hard links", yes)
+        with lock:
+            result = hardlink_duplicates(store, report.groups, on_item)
+        verb = "hard-linked"
+    for path, reason in result.skipped:
+        typer.echo(f"skipping {display_path(path)}: {reason}", err=True)
+    typer.echo(f"{verb} {result.done} files ({human_bytes(result.bytes)}); journal: {display_path(result.journal)}; "
+               f"undo with: mcphotos undo {display_path(result.journal)}", err=True)
+    if result.skipped:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def undo(
+    journal: Annotated[str, typer.Argument(help="The journal a dedup action wrote (mcphotos-journal-*.jsonl).",
+                                           show_default=False)],
+    yes: YesOpt = False,
+) -> None:
+    """Put back what a `dedup --move-to` or `--hardlink` run changed, from its journal."""
+    from ..actions import read_journal
+    from ..actions import undo as undo_journal
+    from ..store import Store
+
+    entries = read_journal(journal)
+    actions = [e for e in entries if e.get("op") in ("move", "hardlink")]
+    typer.echo(f"plan: undo {len(actions)} {entries[0].get('kind', '')} actions from {display_path(journal)}",
+               err=True)
+    _confirm(f"undo {len(actions)} actions", yes)
+    with Store(entries[0]["store"], create=False) as store, store.writer_lock():
+        on_item = (lambda p, what: typer.echo(f"{display_path(p)}: {what}", err=True)) \
+            if sys.stderr.isatty() else None
+        result = undo_journal(store, journal, on_item)
+    for path, reason in result.skipped:
+        typer.echo(f"skipping {display_path(path)}: {reason}", err=True)
+    typer.echo(f"restored {result.done} files ({human_bytes(result.bytes)})"
+               + (f"; {result.already} were restored before" if result.already else ""), err=True)
+    if result.skipped:
+        raise typer.Exit(1)
