@@ -21,6 +21,12 @@ from .imaging import PreprocessSpec
 
 log = logging.getLogger(__name__)
 
+# Decode workers and torch share the cores while indexing. With OpenMP's default (spinning)
+# wait policy, idle torch threads busy-wait between operators and steal CPU from decoding;
+# passive waiting measured 20% faster end to end on 2 cores (bench/tune_threads.py).
+# It must be set before torch starts, and a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 

@@ -327,7 +327,7 @@ def decode_for_model(data: bytes, spec: PreprocessSpec, max_pixels: int = DEFAUL
     if is_jpeg:
         rw, rh = _target_geometry(*((sh, sw) if orientation in (5, 6, 7, 8) else (sw, sh)), spec)
         target = (rh, rw) if orientation in (5, 6, 7, 8) else (rw, rh)
-    _load(img, draft=(target[0] * DRAFT_FACTOR, target[1] * DRAFT_FACTOR) if is_jpeg else None)
+    _load(img, draft=(int(target[0] * DRAFT_FACTOR), int(target[1] * DRAFT_FACTOR)) if is_jpeg else None)
     if not is_jpeg:
         orientation = _orientation(img)
     taken_at = _capture_time(img)

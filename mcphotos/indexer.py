@@ -57,7 +57,7 @@ class IndexOptions:
     exclude: Sequence[str] = ()
     prune: bool = True
     retry_failed: bool = False
-    batch_size: int = 32
+    batch_size: int = 16  # small batches keep decoding and inference overlapped (bench/README.md)
     workers: int | None = None  # decode processes; default: one per core
     timeout: float = 60.0  # per file, in a worker
     max_pixels: int | None = None

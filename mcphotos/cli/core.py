@@ -54,7 +54,7 @@ def index(
                                                        help="Skip names or paths matching GLOB (repeatable).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any file failed.")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Retry files that failed before.")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per model call.")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per model call.")] = 16,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Decode processes (default: cores).")] = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
