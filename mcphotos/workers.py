@@ -8,6 +8,7 @@ on the one file that caused it.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -140,6 +141,12 @@ class WorkerPool:
         self._executor = None
         if ex is None:
             return
+        # After killing workers, exiting must not wait to flush tasks nobody will read:
+        # multiprocessing documents cancel_join_thread() for exactly this.
+        call_queue = getattr(ex, "_call_queue", None)
+        if call_queue is not None:
+            with contextlib.suppress(Exception):
+                call_queue.cancel_join_thread()
         procs = list(getattr(ex, "_processes", {}).values())
         for p in procs:
             try:
