@@ -24,79 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StoreError, StoreLockedError, StoreVersionError
+from .migrations import MIGRATIONS
 
 DB_NAME = "store.db"
 LOCK_NAME = "writer.lock"
 
-# Numbered migrations: each runs in its own transaction and bumps PRAGMA user_version.
-# Append only; never edit one that has shipped.
-MIGRATIONS: list[list[str]] = [
-    # 1: files, one vector per content hash, model identity, text-embedding cache
-    [
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        """CREATE TABLE images (
-            id INTEGER PRIMARY KEY,          -- the label in the ANN index
-            hash TEXT NOT NULL UNIQUE,
-            vector BLOB NOT NULL,            -- float32, L2-normalized
-            width INTEGER, height INTEGER,   -- upright size of the original
-            taken_at TEXT,                   -- EXIF capture time, ISO 8601
-            phash INTEGER,                   -- 64-bit DCT perceptual hash
-            created_at REAL NOT NULL)""",
-        """CREATE TABLE files (
-            id INTEGER PRIMARY KEY,
-            path BLOB NOT NULL UNIQUE,
-            size INTEGER NOT NULL,
-            mtime_ns INTEGER NOT NULL,
-            hash TEXT,                       -- NULL if it failed before hashing
-            status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
-            error TEXT,
-            indexed_at REAL NOT NULL)""",
-        "CREATE INDEX files_hash ON files(hash)",
-        "CREATE TABLE text_cache (text TEXT PRIMARY KEY, vector BLOB NOT NULL, created_at REAL NOT NULL)",
-    ],
-    # 2: zero-shot tags per content hash and label set (the model is the store's), see tagging.py
-    [
-        """CREATE TABLE tags (
-            hash TEXT NOT NULL REFERENCES images(hash) ON DELETE CASCADE,
-            label_set TEXT NOT NULL,         -- the set's name: shipped name or label file stem
-            label TEXT NOT NULL,             -- 'animals/dog'
-            score REAL NOT NULL,             -- probability under the mode it was tagged in
-            tagged_at REAL NOT NULL,
-            PRIMARY KEY (hash, label_set, label))""",
-        "CREATE INDEX tags_label ON tags(label COLLATE NOCASE)",
-    ],
-    # 3 (captioning): generated captions per content hash, captioner and decoding settings
-    [
-        """CREATE TABLE captions (
-            hash TEXT NOT NULL,              -- content hash of the photo
-            captioner TEXT NOT NULL,         -- hub repo, or architecture@weights digest
-            method TEXT NOT NULL,            -- decoding settings (captioning.Decoding.key)
-            rank INTEGER NOT NULL,           -- 1 = best by this store's MobileCLIP2
-            text TEXT NOT NULL,
-            cosine REAL NOT NULL,            -- MobileCLIP2 image-text cosine
-            logprob REAL,                    -- the captioner's mean token log-probability
-            created_at REAL NOT NULL,
-            PRIMARY KEY (hash, captioner, method, rank))""",
-    ],
-    # 4: smart albums, saved queries (albums.py; spec is a FindSpec as JSON); an index for date filters
-    [
-        """CREATE TABLE albums (
-            name TEXT PRIMARY KEY,
-            spec TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            synced_to TEXT, synced_at REAL, synced_count INTEGER)""",
-        # Date filters read taken_at, which sits after the vector in each images row: without a
-        # covering index SQLite walks every vector's overflow pages (~2 KB each) to reach it.
-        "CREATE INDEX images_hash_taken ON images(hash, taken_at)",
-    ],
-    # 5: a second perceptual signature for near-duplicate detection (see imaging.layout_signature);
-    # NULL in rows indexed before, which dedup backfills from the files without re-embedding.
-    [
-        "ALTER TABLE images ADD COLUMN colors BLOB",  # 4x4 YCbCr layout, 48 bytes
-        "ALTER TABLE images ADD COLUMN detail REAL",  # grey-level std of the 32x32 thumbnail
-    ],
-]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
