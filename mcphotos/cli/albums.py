@@ -53,11 +53,8 @@ def album_save(
     from ..albums import save_album
 
     spec = build_spec(query, image, top, in_dir, ext, after, before, tag, min_score, relative, auto_cut)
-    lib = make_library(store, model, weights)
-    try:
+    with make_library(store, model, weights) as lib:
         album = save_album(lib.store(create=False), name, spec, replace=replace)
-    finally:
-        lib.close()
     typer.echo(f"saved album {album.name}: {album.spec.summary()}", err=True)
 
 
@@ -76,14 +73,11 @@ def album_sync(
     """Run the album's query and make DIR hold a link per match (only links it made are ever removed)."""
     from ..albums import get_album, record_sync, sync_links
 
-    lib = make_library(store, model, weights, device, precision)
-    try:
+    with make_library(store, model, weights, device, precision) as lib:
         album = get_album(lib.store(create=False), name)
         hits = lib.run_find(album.spec)
         report = sync_links(album.name, [(h.path, h.hash) for h in hits], to)
         record_sync(lib.store(), report, len({h.path for h in hits}))
-    finally:
-        lib.close()
     for foreign in report.foreign:
         typer.echo(f"mcphotos: left {display_path(foreign)} alone: it is no longer the link mcphotos made", err=True)
     if json_:
@@ -105,11 +99,8 @@ def album_list(
     """Show the saved albums: name, query and filters, where and when last synced."""
     from ..albums import list_albums
 
-    lib = make_library(store, model, weights)
-    try:
+    with make_library(store, model, weights) as lib:
         albums = list_albums(lib.store(create=False))
-    finally:
-        lib.close()
     if json_:
         for a in albums:
             typer.echo(json_line({"name": a.name, "spec": a.spec.to_dict(), "query": a.spec.summary(),
@@ -136,11 +127,8 @@ def album_delete(
     """Forget a saved album (its synced folder is left as it is)."""
     from ..albums import delete_album
 
-    lib = make_library(store, model, weights)
-    try:
+    with make_library(store, model, weights) as lib:
         delete_album(lib.store(create=False), name)
-    finally:
-        lib.close()
     typer.echo(f"deleted album {name}", err=True)
 
 

@@ -126,11 +126,8 @@ def find(
     """Find photos by description, by example (--image), or both combined, best first."""
     fmt = choose_format(json_, paths, null)
     spec = build_spec(query, image, top, in_dir, ext, after, before, tag, min_score, relative, auto_cut)
-    lib = make_library(store, model, weights, device, precision)
-    try:
+    with make_library(store, model, weights, device, precision) as lib:
         hits = lib.run_find(spec)
-    finally:
-        lib.close()
     if sheet:
         write_sheet(hits, sheet, columns)
     show_hits(hits, fmt, preview)
@@ -146,11 +143,8 @@ def status(
     device: DeviceOpt = None,
 ) -> None:
     """Show where the store is, which model it serves, and what it holds."""
-    lib = make_library(store, model, weights, device)
-    try:
+    with make_library(store, model, weights, device) as lib:
         st = lib.status()
-    finally:
-        lib.close()
     data: dict[str, Any] = {
         "home": st.home, "store": st.store_dir, "model": st.model, "source": st.source,
         "device": st.device, "precision": st.precision, "exists": st.exists, "ann": st.ann,

@@ -56,8 +56,7 @@ def dedup(
         raise UsageError("choose one of --move-to and --hardlink")
     if hardlink and tier != "exact":
         raise UsageError("--hardlink only replaces exact duplicates", "add --tier exact")
-    lib = make_library(store, model, weights)
-    try:
+    with make_library(store, model, weights) as lib:
         report = lib.dedup(tier=tier, threshold=threshold, roots=paths or None, keep=keep)
         _render(report, fmt)
         _summary(report)
@@ -71,8 +70,6 @@ def dedup(
                 typer.echo("no groups: no contact sheet written", err=True)
         if (move_to or hardlink) and report.groups:
             _act(lib, report, move_to, hardlink, paths, yes)
-    finally:
-        lib.close()
 
 
 def _render(report: Any, fmt: Format) -> None:

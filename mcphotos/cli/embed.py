@@ -47,8 +47,7 @@ def embed(
                          "mcphotos embed PHOTO... or mcphotos embed --text 'a dog'")
     if out and json_:
         raise UsageError("choose one of --out and --json")
-    lib = make_library(store, model, weights, device, precision)
-    try:
+    with make_library(store, model, weights, device, precision) as lib:
         if text:
             vectors = lib.text_vectors(list(text)) if lib.store_dir.joinpath("store.db").exists() \
                 else lib.engine().encode_texts(list(text))
@@ -58,8 +57,6 @@ def embed(
             found = lib.image_embeddings(list(paths or ()))
             rows = [{"path": e.path, "hash": e.hash, "vector": e.vector, "cached": e.cached} for e in found]
             names = [e.path for e in found]
-    finally:
-        lib.close()
     if out:
         side = write_npy(Path(out), np.stack([r["vector"] for r in rows]), names)
         typer.echo(f"wrote {len(rows)} vectors to {display_path(out)} and {'texts' if text else 'paths'} to "
@@ -82,11 +79,8 @@ def export(
     """Write the whole store: vectors as .npy and metadata as .jsonl (clip-retrieval layout)."""
     from ..export import export_store
 
-    lib = make_library(store, model, weights)
-    try:
+    with make_library(store, model, weights) as lib:
         report = export_store(lib.store(create=False), directory, tags=lib.tags_for_hashes)
-    finally:
-        lib.close()
     if json_:
         typer.echo(json_line({"directory": report.directory, "rows": report.rows, "dim": report.dim,
                               "parquet": report.parquet}))

@@ -24,8 +24,7 @@ def check(
     from ..check import check_store
     from ..check import repair as do_repair
 
-    lib = make_library(store, model, weights)
-    try:
+    with make_library(store, model, weights) as lib:
         st = lib.store(create=False)
         if repair:
             lock = st.writer_lock()
@@ -36,8 +35,6 @@ def check(
                 lock.release()
         else:
             report = check_store(st)
-    finally:
-        lib.close()
     if json_:
         typer.echo(json_line({"ok": report.ok, "problems": report.problems, "repaired": report.repaired,
                               "images": report.images, "files": report.files}))

@@ -73,13 +73,10 @@ def tag(
     fmt = choose_format(json_, paths_out, null)
     label_set = resolve_labels(labels)
     options = TagOptions(mode="single" if single else "multi", threshold=threshold, top_k=top_k, min_prob=min_prob)
-    lib = make_library(store, model, weights, device)
-    try:
+    with make_library(store, model, weights, device) as lib:
         report = lib.tag(label_set, paths, options, dry_run=dry_run,
                          on_status=None if quiet else lambda msg: typer.echo(msg, err=True))
         changes = lib.write_sidecars(report, xmp_name.value, dry_run) if write_xmp else []
-    finally:
-        lib.close()
     by_photo: dict[str, list[Any]] = {}
     for ch in changes:
         by_photo.setdefault(ch.image, []).append(ch)
@@ -127,11 +124,8 @@ def tags_cmd(
     from ..labels import set_name
 
     fmt = choose_format(json_, paths_out, null)
-    lib = make_library(store, model, weights)
-    try:
+    with make_library(store, model, weights) as lib:
         photos, missing = lib.photo_tags(paths, set_name(labels) if labels else None)
-    finally:
-        lib.close()
     if fmt is Format.json:
         for p in photos:
             sys.stdout.write(json_line({"path": p.path, "hash": p.hash, "tags": [
@@ -170,11 +164,8 @@ def untag(
     """Forget stored tags of photos, and with --xmp remove mcphotos' keywords from their sidecars."""
     from ..labels import set_name
 
-    lib = make_library(store, model, weights)
-    try:
+    with make_library(store, model, weights) as lib:
         report = lib.untag(paths, set_name(labels) if labels else None, xmp, xmp_name.value, dry_run)
-    finally:
-        lib.close()
     _report_changes(report.sidecars, dry_run, quiet)
     if not quiet:
         verb = "would remove" if dry_run else "removed"
