@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StoreError, StoreLockedError, StoreVersionError
+from .errors import StoreError, StoreVersionError
+from .locking import WriterLock
 from .migrations import MIGRATIONS
 
 DB_NAME = "store.db"
@@ -371,43 +372,3 @@ def _stack(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     vecs = np.stack([blob_to_vector(r[1]) for r in rows])
     return ids, vecs
-
-
-class WriterLock:
-    """The one-writer rule, as an OS file lock: released by the kernel if the holder dies."""
-
-    def __init__(self, path: Path) -> None:
-        from filelock import FileLock
-
-        self.path = path
-        self._lock = FileLock(str(path))
-
-    def acquire(self, wait: float = 0.0) -> None:
-        from filelock import Timeout
-
-        try:
-            self._lock.acquire(timeout=wait)
-        except Timeout:
-            raise StoreLockedError(
-                f"another mcphotos process is writing to the store at {self.path.parent}",
-                "wait for it to finish; searches keep working meanwhile",
-            ) from None
-
-    def try_acquire(self) -> bool:
-        from filelock import Timeout
-
-        try:
-            self._lock.acquire(timeout=0)
-            return True
-        except Timeout:
-            return False
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def __enter__(self) -> WriterLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
