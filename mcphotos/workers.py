@@ -154,6 +154,11 @@ class WorkerPool:
             except Exception:
                 pass
         ex.shutdown(wait=False, cancel_futures=True)
+        # Let the pool's manager thread finish closing its pipes now: otherwise the
+        # interpreter's exit hook may write to a pipe it is closing and print a traceback.
+        manager = getattr(ex, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join(timeout=5)
 
     def close(self) -> None:
         if self._executor is not None:
