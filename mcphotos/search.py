@@ -146,22 +146,24 @@ def search(store: Store, query: np.ndarray, k: int = 20, in_dir: str | None = No
     hits = _ranked(store, q, want, filters, min_score, ann, exists)
     if cut is not None:
         ranks = {h: i for i, h in enumerate(dict.fromkeys(x.hash for x in hits))}
-        center, sigma = background_stats(_background_scores(store, q, filters)) if cut.auto else (None, 0.0)
-        keep = cut_count([h.score for h in _first_per_image(hits)], cut, k, sigma, center)
+        background = background_stats(*_background_scores(store, q, filters)) if cut.auto else None
+        keep = cut_count([h.score for h in _first_per_image(hits)], cut, k, background)
         hits = [h for h in hits if ranks[h.hash] < keep]
     return hits[:k]
 
 
-def _background_scores(store: Store, q: np.ndarray, filters: SearchFilter) -> np.ndarray:
-    """Scores of ``q`` against a fixed pseudo-random sample of the (filtered) library."""
+def _background_scores(store: Store, q: np.ndarray, filters: SearchFilter) -> tuple[np.ndarray, int]:
+    """Scores of ``q`` against a fixed pseudo-random sample of the (filtered) library, and its size."""
     if filters.empty:
         ids = np.arange(1, store.max_image_id() + 1)  # ids of removed images just find no row
+        population = store.image_count()
     else:
         ids = np.asarray(candidate_ids(store, filters), dtype=np.int64)
+        population = len(ids)
     if len(ids) > SAMPLE:
         ids = np.sort(np.random.default_rng(0).choice(ids, SAMPLE, replace=False))
     blocks = [vecs @ q for _, vecs in store.iter_vectors(ids=[int(i) for i in ids])]
-    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    return (np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)), population
 
 
 def _ranked(store: Store, q: np.ndarray, k: int, filters: SearchFilter, min_score: float | None,

@@ -5,7 +5,7 @@ there are no pretrained weights offline.  This module draws "a {color} {shape}" 
 small ViT CLIP with open_clip from a plain config dict and trains it with open_clip's own ClipLoss,
 so the checkpoint loads through exactly the same code path the app uses for real models.
 
-Run ``python tests/tinyclip.py OUT_DIR`` to train and print accuracy and wall time.
+Run ``python tests/tinyclip.py OUT_DIR [SEED]`` to train and print accuracy and wall time.
 """
 
 from __future__ import annotations
@@ -283,27 +283,58 @@ def zero_shot_accuracy(
     return {"top1": top1 / n, "color": color_ok / n, "shape": shape_ok / n}
 
 
-def train_tiny_clip(out_dir: Path, steps: int = 600, seed: int = 0) -> tuple[Path, Path]:
+# A trained model below this zero-shot top-1 means the training recipe regressed: the tests of
+# meaning would then fail for reasons that have nothing to do with the code they test.
+MIN_TOP1 = 0.90
+TRAIN_THREADS = 2  # the CI machine kind has 2 cores; a fixed count also fixes the float reduction order
+
+
+class TrainingRegressed(RuntimeError):
+    """The freshly trained tiny CLIP is below MIN_TOP1: the recipe, not the app, is broken."""
+
+
+def train_tiny_clip(out_dir: Path, steps: int = 600, seed: int = 0, per_class: int = 128,
+                    min_top1: float = MIN_TOP1, eval_per_class: int = 10) -> tuple[Path, Path]:
     """Train the tiny CLIP and write ``tinyclip.json`` (model cfg + "preprocess_cfg") and ``tinyclip.pt``.
 
-    The .pt is a plain fp32 state_dict, loadable with ``open_clip.load_checkpoint``.
+    Deterministic on a given machine kind: every random draw comes from ``seed``, the thread
+    count is fixed and torch runs deterministic algorithms. The caller's thread count and
+    determinism setting are restored afterwards. The .pt is a plain fp32 state_dict, loadable
+    with ``open_clip.load_checkpoint``; ``accuracy.json`` beside it holds the zero-shot
+    accuracy measured right after training, and training that lands below MIN_TOP1 raises
+    :class:`TrainingRegressed` instead of writing a model the tests would trust.
     """
-    torch.set_num_threads(2)  # matches the CI box; also makes timings comparable
-    model, _ = _train(MODEL_CFG, steps, seed)
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(TRAIN_THREADS)
+    torch.use_deterministic_algorithms(True)
+    try:
+        random.seed(seed)
+        np.random.seed(seed)
+        model, tokenizer = _train(MODEL_CFG, steps, seed, per_class=per_class)
+        accuracy = zero_shot_accuracy(model, tokenizer, n_per_class=eval_per_class)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+    if accuracy["top1"] < min_top1:
+        raise TrainingRegressed(
+            f"tiny CLIP training regressed (seed {seed}): zero-shot top-1 {accuracy['top1']:.1%} "
+            f"< {min_top1:.0%} (colour {accuracy['color']:.1%}, shape {accuracy['shape']:.1%})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / f"{MODEL_NAME}.json"
     weights_path = out_dir / f"{MODEL_NAME}.pt"
     config_path.write_text(json.dumps({**MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}, indent=2))
     torch.save({k: v.detach().float().contiguous() for k, v in model.state_dict().items()}, weights_path)
+    (out_dir / "accuracy.json").write_text(json.dumps({"seed": seed, "steps": steps, **accuracy}))
     return config_path, weights_path
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(f"usage: {sys.argv[0]} OUT_DIR")
+    if len(sys.argv) not in (2, 3):
+        sys.exit(f"usage: {sys.argv[0]} OUT_DIR [SEED]")
     start = time.perf_counter()
-    cfg_file, weights_file = train_tiny_clip(Path(sys.argv[1]))
+    cfg_file, weights_file = train_tiny_clip(Path(sys.argv[1]), seed=int(sys.argv[2]) if len(sys.argv) == 3 else 0)
     elapsed = time.perf_counter() - start
     trained, _, tok = load_tiny_clip(cfg_file, weights_file)
     acc = zero_shot_accuracy(trained, tok)
