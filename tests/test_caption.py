@@ -30,6 +30,9 @@ from mcphotos.library import Library
 from mcphotos.scoring import Scorer
 
 runner = CliRunner()
+# End-of-text's logit boost in the ending tiny CoCa: about the size of the best random logit of
+# 49408 (std 4), so it wins at some steps and loses at others (see tests/cocatiny.py).
+EOT_LOGIT = 20.0
 
 
 def run(*args: object):
@@ -44,6 +47,13 @@ def tiny_coca(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def captioner(tiny_coca: tuple[Path, Path]) -> Captioner:
     cfg, weights = tiny_coca
+    return load_captioner(resolve_captioner(str(cfg), str(weights)), device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def ending_captioner(tmp_path_factory: pytest.TempPathFactory) -> Captioner:
+    """The tiny CoCa with end-of-text boosted: captions end on their own, at varying lengths."""
+    cfg, weights = make_tiny_coca(tmp_path_factory.mktemp("coca-eot"), eot_logit=EOT_LOGIT)
     return load_captioner(resolve_captioner(str(cfg), str(weights)), device="cpu", precision="fp32")
 
 
@@ -67,40 +77,57 @@ def _pixels(captioner: Captioner, path: Path) -> np.ndarray:
     return decode_for_model(path.read_bytes(), captioner.preprocess).pixels
 
 
-def _teacher_forced_logprob(captioner: Captioner, pixels: np.ndarray, tokens: tuple[int, ...]) -> float:
-    """Mean log-probability of ``tokens`` by one full forward pass of open_clip's CoCa."""
+def _teacher_forced_logprobs(captioner: Captioner, pixels: np.ndarray, tokens: tuple[int, ...]) -> list[float]:
+    """Log-probability of each of ``tokens[1:]`` given the ones before, by one full forward pass of
+    open_clip's CoCa (no cache, no masks: the model's own distribution)."""
     import torch
 
-    x = torch.from_numpy(pixels[None]).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.from_numpy(pixels[None].copy()).permute(0, 3, 1, 2).float() / 255.0
     x = (x - captioner._mean) / captioner._std
     text = torch.tensor([tokens])
     with torch.inference_mode():
         logits = captioner.model(x, text)["logits"]  # predicts tokens[1:]
     logp = torch.log_softmax(logits.float(), dim=-1)[0]
-    return float(logp.gather(1, text[0, 1:, None]).mean())
+    return logp.gather(1, text[0, 1:, None])[:, 0].tolist()
 
 
 @pytest.mark.parametrize("method", ["greedy", "beam", "top-p"])
-def test_generation_mechanics(captioner: Captioner, red_circle: Path, method: str) -> None:
-    pixels = _pixels(captioner, red_circle)
+def test_generation_mechanics(captioner: Captioner, ending_captioner: Captioner, red_circle: Path,
+                              method: str) -> None:
     n = 1 if method == "greedy" else 3
     d = Decoding(method=method, candidates=n, max_tokens=10, min_tokens=3)
-    out = captioner.generate(pixels, d)
-    assert 1 <= len(out) <= n and len({g.text for g in out}) == len(out)
-    for g in out:
-        assert g.tokens[0] == SOT and g.tokens[-1] == EOT and EOT not in g.tokens[1:-1]
-        assert 3 + 2 <= len(g.tokens) <= 10 + 1  # min tokens before EOT, max tokens in all
-        assert g.text == decode_tokens(captioner.tokenizer, g.tokens)
-    if method != "top-p":
-        # The loop's incremental scores agree with one teacher-forced pass of the whole caption
-        # (unless the last token was forced, which is scored 0 by design).
-        for g in out:
-            if len(g.tokens) < 11:
-                assert g.logprob == pytest.approx(_teacher_forced_logprob(captioner, pixels, g.tokens), abs=1e-4)
+    photos = [red_circle, shape_photo(red_circle.parent / "blue_star.png", "blue", "star", seed=4)]
+    checked = {"ended": 0, "forced": 0}
+    for cap in (captioner, ending_captioner):
+        for photo in photos:
+            pixels = _pixels(cap, photo)
+            out = cap.generate(pixels, d)
+            assert 1 <= len(out) <= n and len({g.text for g in out}) == len(out)
+            for g in out:
+                assert g.tokens[0] == SOT and g.tokens[-1] == EOT and EOT not in g.tokens[1:-1]
+                assert 3 + 2 <= len(g.tokens) <= 10 + 1  # min tokens before EOT, max tokens in all
+                assert g.text == decode_tokens(cap.tokenizer, g.tokens)
+                # The loop's incremental score is the mean log-probability of one teacher-forced pass
+                # of the whole caption, end-of-text included, except that an end-of-text forced into
+                # the last slot (max_tokens) is scored 0 by design.
+                forced = len(g.tokens) == d.max_tokens + 1
+                logps = _teacher_forced_logprobs(cap, pixels, g.tokens)
+                expected = (sum(logps[:-1]) + (0.0 if forced else logps[-1])) / len(logps)
+                assert g.logprob == pytest.approx(expected, abs=1e-4), (method, g.tokens)
+                if forced:
+                    checked["forced"] += 1
+                elif -logps[-1] / len(logps) > 1e-3:  # scoring this end-of-text 0 would fail the check
+                    checked["ended"] += 1
+    # Both kinds of ending were checked: the plain tiny CoCa never picks end-of-text itself, the
+    # boosted one does (and its end-of-text is scored by the model, not as a forced 0).
+    assert checked["forced"] > 0 and checked["ended"] > 0, checked
     if method == "beam":
-        assert [g.logprob for g in out] == sorted((g.logprob for g in out), reverse=True)
-        greedy = captioner.generate(pixels, Decoding(method="greedy", max_tokens=10, min_tokens=3))[0]
-        assert out[0].logprob >= greedy.logprob - 1e-6  # a beam never loses to greedy on its own score
+        for cap in (captioner, ending_captioner):
+            pixels = _pixels(cap, red_circle)
+            out = cap.generate(pixels, d)
+            assert [g.logprob for g in out] == sorted((g.logprob for g in out), reverse=True)
+            greedy = cap.generate(pixels, Decoding(method="greedy", max_tokens=10, min_tokens=3))[0]
+            assert out[0].logprob >= greedy.logprob - 1e-6  # a beam never loses to greedy on its own score
 
 
 def test_cached_decoding_equals_full_recomputation(captioner: Captioner, red_circle: Path) -> None:

@@ -32,8 +32,19 @@ def library(tmp_path: Path) -> tuple[Path, Path]:
     return pics, home
 
 
-def dedup(home: Path, *args: str, input: str | None = None):
-    return runner.invoke(app, ["dedup", "--store", str(home), "--model", "fake", *args], input=input)
+def invoke(args: list[str], code: int = 0, input: str | None = None):
+    """Run the CLI; a crash raises (never passes as empty output), and the exit code must be ``code``."""
+    r = runner.invoke(app, args, input=input, catch_exceptions=False)
+    assert r.exit_code == code, f"exit {r.exit_code}, expected {code}:\n{r.output}"
+    return r
+
+
+def dedup(home: Path, *args: str, code: int = 0, input: str | None = None):
+    return invoke(["dedup", "--store", str(home), "--model", "fake", *args], code, input)
+
+
+def undo(journal: Path | str, code: int = 0):
+    return invoke(["undo", str(journal), "--yes"], code)
 
 
 def store_paths(home: Path) -> set[str]:
@@ -46,7 +57,6 @@ def test_move_to_keeps_relative_paths_journals_and_undo_restores(library, tmp_pa
     dest = tmp_path / "dups"
     before = store_paths(home)
     r = dedup(home, str(pics), "--move-to", str(dest), "--yes")
-    assert r.exit_code == 0, r.output
     moved = {dest / "b" / "deeper" / "one-copy.png", dest / "b" / "one-small.jpg"}
     assert all(p.exists() for p in moved)
     assert not (pics / "b" / "deeper" / "one-copy.png").exists() and (pics / "a" / "one.png").exists()
@@ -59,12 +69,11 @@ def test_move_to_keeps_relative_paths_journals_and_undo_restores(library, tmp_pa
     assert {str(p) for p in moved} <= paths and len(paths) == len(before)
     assert dedup(home, "--paths").stdout == ""
     # undo puts everything back, in place and in the store
-    u = runner.invoke(app, ["undo", str(journal), "--yes"])
-    assert u.exit_code == 0, u.output
+    undo(journal)
     assert (pics / "b" / "deeper" / "one-copy.png").exists() and not any(p.exists() for p in moved)
     assert store_paths(home) == before
-    again = runner.invoke(app, ["undo", str(journal), "--yes"])
-    assert again.exit_code == 0 and "2 were restored before" in again.stderr
+    again = undo(journal)
+    assert "2 were restored before" in again.stderr
     assert len(dedup(home, "--paths").stdout.splitlines()) == 2
 
 
@@ -73,8 +82,7 @@ def test_move_never_overwrites(library, tmp_path: Path) -> None:
     dest = tmp_path / "dups"
     (dest / "b").mkdir(parents=True)
     (dest / "b" / "one-small.jpg").write_bytes(b"someone else's file")
-    r = dedup(home, str(pics), "--move-to", str(dest), "--yes")
-    assert r.exit_code == 0, r.output
+    dedup(home, str(pics), "--move-to", str(dest), "--yes")
     assert (dest / "b" / "one-small.jpg").read_bytes() == b"someone else's file"
     assert (dest / "b" / "one-small~1.jpg").exists()
 
@@ -82,19 +90,19 @@ def test_move_never_overwrites(library, tmp_path: Path) -> None:
 def test_actions_need_confirmation(library, tmp_path: Path) -> None:
     pics, home = library
     before = sorted(p for p in pics.rglob("*") if p.is_file())
-    r = dedup(home, "--move-to", str(tmp_path / "dups"))  # CliRunner's stdin is not a terminal
-    assert r.exit_code == 2 and "--yes" in r.stderr
+    r = dedup(home, "--move-to", str(tmp_path / "dups"), code=2)  # CliRunner's stdin is not a terminal
+    assert "--yes" in r.stderr
     assert sorted(p for p in pics.rglob("*") if p.is_file()) == before
     assert not (tmp_path / "dups").exists()
-    assert dedup(home, "--tier", "exact", "--hardlink").exit_code == 2
+    dedup(home, "--tier", "exact", "--hardlink", code=2)
 
 
 def test_a_file_changed_since_indexing_is_not_moved(library, tmp_path: Path) -> None:
     pics, home = library
     victim = pics / "b" / "one-small.jpg"
     victim.write_bytes(victim.read_bytes() + b"\0")
-    r = dedup(home, "--move-to", str(tmp_path / "dups"), "--yes")
-    assert r.exit_code == 1 and "changed since it was indexed" in r.stderr
+    r = dedup(home, "--move-to", str(tmp_path / "dups"), "--yes", code=1)
+    assert "changed since it was indexed" in r.stderr
     assert victim.exists()
 
 
@@ -102,14 +110,12 @@ def test_hardlink_exact_duplicates_and_undo(library) -> None:
     pics, home = library
     keeper, dup = pics / "a" / "one.png", pics / "b" / "deeper" / "one-copy.png"
     os.chmod(dup, 0o600)
-    assert dedup(home, "--tier", "near", "--hardlink", "--yes").exit_code == 2  # exact tier only
+    dedup(home, "--tier", "near", "--hardlink", "--yes", code=2)  # exact tier only
     r = dedup(home, "--tier", "exact", "--hardlink", "--yes")
-    assert r.exit_code == 0, r.output
     assert os.path.samefile(keeper, dup) and (pics / "b" / "one-small.jpg").exists()
     assert dedup(home, "--tier", "exact", "--paths").stdout.strip() == str(dup)  # still indexed, unchanged
     journal = r.stderr.split("undo with: mcphotos undo ")[1].split()[0]
-    u = runner.invoke(app, ["undo", journal, "--yes"])
-    assert u.exit_code == 0, u.output
+    undo(journal)
     assert not os.path.samefile(keeper, dup) and dup.read_bytes() == keeper.read_bytes()
     assert (os.stat(dup).st_mode & 0o777) == 0o600
 
@@ -122,8 +128,8 @@ def test_hardlink_refuses_bytes_that_differ(library) -> None:
     data[-1] ^= 0xFF  # same size, same mtime, different bytes: only a byte compare notices
     dup.write_bytes(bytes(data))
     os.utime(dup, ns=(st.st_atime_ns, st.st_mtime_ns))
-    r = dedup(home, "--tier", "exact", "--hardlink", "--yes")
-    assert r.exit_code == 1 and "bytes differ" in r.stderr
+    r = dedup(home, "--tier", "exact", "--hardlink", "--yes", code=1)
+    assert "bytes differ" in r.stderr
     assert not os.path.samefile(pics / "a" / "one.png", dup)
 
 
@@ -134,8 +140,7 @@ def test_contact_sheet(library, tmp_path: Path) -> None:
 
     _, home = library
     out = tmp_path / "sheet.jpg"
-    r = dedup(home, "--sheet", str(out))
-    assert r.exit_code == 0, r.output
+    dedup(home, "--sheet", str(out))
     sheet = Image.open(out)
     assert sheet.format == "JPEG" and sheet.width >= 3 * 160 and sheet.height > 160
     # the keeper (first cell, below the title) is framed in the highlight colour, the next cell is not

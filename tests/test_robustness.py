@@ -60,8 +60,16 @@ def test_zoo_of_bad_files_each_gets_one_line_and_the_run_continues(tmp_path: Pat
         else:
             assert len(reasons) == 1, f"{name}: expected exactly one skip line, got {reasons}"
             assert case.reason in reasons[0].lower(), f"{name}: {reasons[0]!r} lacks {case.reason!r}"
-    assert report.failed == sum(1 for c in zoo.values() if not c.ok and c.kind == "file" and c.path.is_file()
-                                and not c.path.is_symlink()) or report.failed > 0
+    # Failed = the bad regular files, each recorded as failed once: the FIFO and the broken symlinks
+    # are skipped by the walk and never reach the decoder; every good file is indexed, none reused.
+    bad_files = {str(c.path) for c in zoo.values()
+                 if not c.ok and c.kind == "file" and c.path.is_file() and not c.path.is_symlink()}
+    good_files = {str(c.path) for c in zoo.values() if c.ok and c.kind == "file"}
+    assert len(bad_files) == 11 and len(good_files) == 16
+    assert report.failed == len(bad_files)
+    assert {p for p, rec in files.items() if rec.status == "failed"} == bad_files
+    assert report.new == len(good_files) and report.reused == 0
+    assert {p for p, rec in files.items() if rec.status == "ok"} == good_files
     print(f"{len(zoo)} kinds of input; {len(skipped)} skipped, {report.new} indexed")
 
 
@@ -76,7 +84,7 @@ def test_truncated_files_are_recorded_failed_never_embedded(tmp_path: Path) -> N
             assert rec.hash is None or lib.store().vector_for_hash(rec.hash) is None, name
 
 
-def test_sixteen_bit_and_orientations_embed_like_the_upright_image(tmp_path: Path) -> None:
+def test_orientations_embed_like_the_upright_image(tmp_path: Path) -> None:
     """All 8 EXIF orientations of one picture embed (nearly) like the upright original."""
     from PIL import Image
 
@@ -97,6 +105,73 @@ def test_sixteen_bit_and_orientations_embed_like_the_upright_image(tmp_path: Pat
         px = decode_for_model(p.read_bytes(), SPEC).pixels
         assert np.abs(px.astype(float) - ref).mean() < 4.0, o
         assert float(enc.encode_images(px[None])[0] @ ref_vec) > 0.99, o
+
+
+def _png16(samples: np.ndarray) -> bytes:
+    """A 16-bit PNG written by hand (Pillow cannot write 16-bit RGB): (H, W) grey or (H, W, 3) RGB."""
+    import struct
+    import zlib
+
+    h, w = samples.shape[:2]
+    colour_type = 2 if samples.ndim == 3 else 0
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    rows = samples.astype(">u2").reshape(h, -1)
+    raw = b"".join(b"\0" + row.tobytes() for row in rows)  # filter type 0 on every row
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_sixteen_bit_images_decode_to_their_8_bit_values(tmp_path: Path) -> None:
+    """16-bit grey (PNG, little- and big-endian TIFF) and 16-bit RGB PNG decode to the pixels of the
+    same picture at 8 bits: scaled by 255/65535, never clipped at 255 (white) nor wrapped."""
+    import io
+
+    from PIL import Image
+
+    from mcphotos.imaging import decode_for_model
+
+    rng = np.random.default_rng(7)
+    h, w = 120, 200
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    # Full-range structure: ramps, a sine pattern, noise; every 8-bit level appears in 16 bits.
+    rgb16 = np.stack([xx / (w - 1) * 65535,
+                      32767.5 + 32767.5 * np.sin(xx / 9 + yy / 13),
+                      (1 - yy / (h - 1)) * 65535], axis=-1)
+    rgb16 = np.clip(rgb16 + rng.normal(0, 900, rgb16.shape), 0, 65535).round().astype(np.uint16)
+    grey16 = rgb16[..., 1].copy()
+
+    def png8(arr16: np.ndarray) -> bytes:
+        arr8 = np.round(arr16.astype(np.float64) * 255 / 65535).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(arr8, "RGB" if arr8.ndim == 3 else "L").save(buf, "PNG")
+        return buf.getvalue()
+
+    def saved(img: Image.Image, fmt: str) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, fmt)
+        return buf.getvalue()
+
+    cases = {
+        "grey PNG (I;16)": (saved(Image.fromarray(grey16), "PNG"), grey16, "I;16"),
+        "grey TIFF (I;16)": (saved(Image.fromarray(grey16), "TIFF"), grey16, "I;16"),
+        "grey TIFF (I;16B)": (saved(Image.fromarray(grey16.astype(">u2")), "TIFF"), grey16, "I;16B"),
+        "grey PNG, hand-written": (_png16(grey16), grey16, "I;16"),
+        "RGB PNG, hand-written": (_png16(rgb16), rgb16, "RGB"),  # Pillow reads 16-bit RGB as 8-bit RGB
+    }
+    for name, (data, arr16, mode) in cases.items():
+        img = Image.open(io.BytesIO(data))
+        assert img.size == (w, h), name
+        assert img.mode == mode, (name, img.mode)  # the 16-bit path is what runs
+        ref = decode_for_model(png8(arr16), SPEC).pixels.astype(float)
+        got = decode_for_model(data, SPEC).pixels.astype(float)
+        assert got.shape == ref.shape == (*SPEC.size, 3), name
+        diff = np.abs(got - ref)
+        # 8 bits of a 16-bit sample: rounded or truncated, at most one level apart before resampling.
+        assert diff.max() <= 2 and diff.mean() < 0.75, (name, diff.max(), diff.mean())
+        assert 60 < got.mean() < 200 and got.std() > 30, name  # a picture, not a white or black square
 
 
 def test_decoder_crash_and_hang_cost_one_file_each() -> None:
@@ -348,17 +423,36 @@ def test_index_writes_nothing_next_to_the_photos(tmp_path: Path) -> None:
 
 
 def test_stdin_path_lists_are_data(tmp_path: Path) -> None:
-    """Odd names from stdin are paths, never shell or options; nothing outside them is read."""
-    root = tmp_path / "pics"
+    """Odd names from stdin are paths, never shell or options; a '../..' path is just the file it
+    names (normalized, read like any listed file, never written to); nothing else is read."""
+    root = tmp_path / "photos" / "pics"
     good = photo(root / "a b.png", seed=1)
     hostile = root / "$(touch pwned); --help.png"
     photo(hostile, seed=2)
-    listing = f"{good}\n{hostile}\n{root / '..' / '..' / 'etc' / 'passwd'}\n".encode()
+    photo(root / "unlisted.png", seed=3)  # beside the listed ones: not listed, not indexed
+    # The file '../../etc/passwd' reaches from the photo folder, outside it: it really exists.
+    passwd = tmp_path / "etc" / "passwd"
+    passwd.parent.mkdir()
+    passwd.write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n")
+    os.utime(passwd, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    before = (passwd.read_bytes(), passwd.stat().st_mtime_ns, passwd.stat().st_mode)
+    traversal = f"{root}/../../etc/passwd"
+    assert Path(traversal).resolve() == passwd.resolve()
+    listing = f"{good}\n{hostile}\n{traversal}\n".encode()
+    skipped: list[tuple[str, str]] = []
     with fake_library(tmp_path / "home") as lib:
         import io
 
         from mcphotos.walk import read_path_list
 
-        report = lib.index([], list(read_path_list(io.BytesIO(listing))))
-        assert report.new == 2
+        report = lib.index([], list(read_path_list(io.BytesIO(listing))), on_skip=lambda p, r: skipped.append((p, r)))
+        files = lib.store().files_under()
+    assert report.new == 2 and report.failed == 1
+    # The traversal is resolved to the file it names, which is not a photo: one skip line, recorded
+    # as failed, no vector; the stored paths are normalized (no '..' survives).
+    assert skipped == [(str(passwd), "not a supported image (unrecognized content)")]
+    assert set(files) == {str(good), str(hostile), str(passwd)}
+    assert files[str(passwd)].status == "failed" and files[str(good)].status == files[str(hostile)].status == "ok"
+    assert (passwd.read_bytes(), passwd.stat().st_mtime_ns, passwd.stat().st_mode) == before
+    assert sorted(p.name for p in passwd.parent.iterdir()) == ["passwd"]  # nothing written beside it
     assert not (root / "pwned").exists() and not Path("pwned").exists()

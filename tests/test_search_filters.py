@@ -141,18 +141,6 @@ def test_tag_filter_plugs_in_as_a_set_of_image_ids(lib, monkeypatch: pytest.Monk
     assert lib.tags_for_hashes([by_name["b.png"], by_name["a.jpg"]]) == {by_name["b.png"]: ["beach"]}
 
 
-def test_tag_filter_without_tagging_is_a_clear_error(lib, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    import mcphotos
-
-    monkeypatch.setitem(sys.modules, "mcphotos.tagging", None)  # as if the feature were not installed
-    monkeypatch.delattr(mcphotos, "tagging", raising=False)
-    with pytest.raises(UsageError, match="tag"):
-        lib.run_find(FindSpec(text="x", tags=("beach",)))
-    assert lib.tags_for_hashes(["abc"]) == {}
-
-
 def test_album_sync_adds_removes_and_never_touches_foreign_files(lib, tmp_path: Path) -> None:
     store = lib.store()
     save_album(store, "old", FindSpec(text="x", in_dirs=(str(lib.pics / "2021"),)))

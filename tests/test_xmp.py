@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from tools import require_tool
 
 from mcphotos import xmp
 
-EXIFTOOL = shutil.which("exiftool")
-needs_exiftool = pytest.mark.skipif(
-    EXIFTOOL is None, reason="exiftool not installed (apt-get install libimage-exiftool-perl): sidecars are "
-                             "verified by reading them back with it")
+WHY = "sidecars are verified by reading them back with it"
+
+
+@pytest.fixture
+def exiftool() -> str:
+    return require_tool("exiftool", WHY)
 
 DARKTABLE = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
@@ -55,8 +57,8 @@ DARKTABLE = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 
 
 def exif(path: Path) -> dict:
-    out = subprocess.run([EXIFTOOL, "-json", "-G1", "-a", "-struct", str(path)], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([require_tool("exiftool", WHY), "-json", "-G1", "-a", "-struct", str(path)],
+                         capture_output=True, text=True, check=True)
     data = json.loads(out.stdout)[0]
     return {k: v for k, v in data.items() if not k.startswith(("System:", "File:", "ExifTool:")) and k != "SourceFile"}
 
@@ -65,8 +67,7 @@ def as_list(v: object) -> list:
     return v if isinstance(v, list) else [] if v is None else [v]
 
 
-@needs_exiftool
-def test_new_sidecar_has_all_three_keyword_forms(tmp_path: Path) -> None:
+def test_new_sidecar_has_all_three_keyword_forms(tmp_path: Path, exiftool: str) -> None:
     img = tmp_path / "a.jpg"
     img.write_bytes(b"not really a jpeg")
     [ch] = xmp.update_sidecar(img, machine_tags=["animals/pets/dog", "scenes/outdoors/beach"])
@@ -79,8 +80,7 @@ def test_new_sidecar_has_all_three_keyword_forms(tmp_path: Path) -> None:
     assert set(as_list(data["XMP-dc:Subject"])) == {"animals", "pets", "dog", "scenes", "outdoors", "beach"}
 
 
-@needs_exiftool
-def test_darktable_content_survives_and_reruns_do_not_duplicate(tmp_path: Path) -> None:
+def test_darktable_content_survives_and_reruns_do_not_duplicate(tmp_path: Path, exiftool: str) -> None:
     img = tmp_path / "IMG_1.CR2"
     img.write_bytes(b"raw")
     side = tmp_path / "IMG_1.CR2.xmp"
@@ -158,8 +158,7 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert not ch.changed and not (tmp_path / "d.jpg.xmp").exists()
 
 
-@needs_exiftool
-def test_description_never_overwrites_a_persons_unless_forced(tmp_path: Path) -> None:
+def test_description_never_overwrites_a_persons_unless_forced(tmp_path: Path, exiftool: str) -> None:
     img = tmp_path / "e.jpg"
     img.write_bytes(b"x")
     [ch] = xmp.update_sidecar(img, description="a dog on a beach")
@@ -167,10 +166,21 @@ def test_description_never_overwrites_a_persons_unless_forced(tmp_path: Path) ->
     [ch] = xmp.update_sidecar(img, description="a dog running on a beach")  # ours: may be replaced
     assert ch.description == "a dog running on a beach"
     side = tmp_path / "e.jpg.xmp"
-    subprocess.run([EXIFTOOL, "-overwrite_original", "-XMP-dc:Description=Rex at Brighton, 2019", str(side)],
+    subprocess.run([exiftool, "-overwrite_original", "-XMP-dc:Description=Rex at Brighton, 2019", str(side)],
                    check=True, capture_output=True)
     [ch] = xmp.update_sidecar(img, description="a dog")
     assert ch.description is None and ch.description_kept and not ch.written
     assert xmp.read_sidecar(side).description == "Rex at Brighton, 2019"
     [ch] = xmp.update_sidecar(img, description="a dog", force=True)
     assert ch.description == "a dog" and exif(side)["XMP-dc:Description"] == "a dog"
+
+
+def test_a_missing_tool_skips_but_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = "mcphotos-no-such-tool"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=missing):
+        require_tool(missing)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        require_tool(missing)
+    assert require_tool("sh")  # a tool that is there is returned, CI or not
