@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .ann import AnnIndex
-from .store import Store
+from .store import Store, connect
 
 
 @dataclass
@@ -122,6 +122,5 @@ def _rebuild_database(store: Store, report: CheckReport) -> None:
         if side.exists():
             side.unlink()
     os.replace(tmp, store.db_path)
-    store.conn = sqlite3.connect(store.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    store.conn.execute("PRAGMA journal_mode=WAL")
+    store.conn = connect(store.db_path)
     report.repaired.append("rebuilt the database file from its readable contents")

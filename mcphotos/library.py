@@ -129,7 +129,9 @@ class Library:
               on_skip: SkipCallback | None = None) -> IndexReport:
         store = self.store()
         indexer = Indexer(store, self.engine, self.preprocess, options, on_progress, on_skip)
-        report = indexer.index(roots, paths)
+        # Stored paths are absolute: a root such as "~/pics" must name them the same way, or every
+        # run re-hashes the files under it and never prunes the deleted ones.
+        report = indexer.index([os.path.abspath(os.path.expanduser(r)) for r in roots], paths)
         self.refresh_ann()
         if store.get_meta("preprocess") is None and self._preprocess is not None:
             with store.transaction():

@@ -89,6 +89,20 @@ def prefix_range(directory: str) -> tuple[bytes, bytes]:
     return prefix, prefix[:-1] + bytes([prefix[-1] + 1])
 
 
+def connect(db_path: Path | str) -> sqlite3.Connection:
+    """The one way to open a store's database: every connection gets the same settings.
+
+    ``foreign_keys=ON`` is what makes the tags table's ``ON DELETE CASCADE`` work, WAL lets
+    readers run beside the writer, and ``isolation_level=None`` because every write issues
+    ``BEGIN IMMEDIATE`` itself.
+    """
+    conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
 class Store:
     """One model's store. Cheap to open; safe to use from several processes."""
 
@@ -99,12 +113,7 @@ class Store:
             raise StoreError(f"no store at {self.dir}", "run `mcphotos index DIR` first")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves for every write.
-            self.conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None,
-                                        check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn = connect(self.db_path)
             self._migrate()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"the store database {self.db_path} is unreadable: {e}",
