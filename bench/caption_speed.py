@@ -16,8 +16,8 @@ import numpy as np
 import open_clip
 import torch
 
-from mcphotos.captioners import ARCH
-from mcphotos.captioning import Captioner, Decoding
+from mcphotos.captions.captioning import Captioner, Decoding
+from mcphotos.models.coca import ARCH
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcphotos.cutoff import SAMPLE, background_stats, gap_count
+from mcphotos.search.cutoff import SAMPLE, background_stats, gap_count
 
 K = 20
 CENTER, SPREAD = 0.20, 0.01

@@ -2,7 +2,7 @@
 
     python bench/dedup_quality.py [--photos ../shared/photos] [--max-side 2048] [--threshold N]
 
-For every photo in --photos: the photo itself plus nine variants (tests/scenes.py VARIANTS):
+For every photo in --photos: the photo itself plus nine variants (tests/support/scenes.py VARIANTS):
 JPEG q60, 50 % resize, PNG, WebP, HEIC (pillow-heif), 5 % crop (centred, and all off one
 corner), EXIF rotation (pixels stored sideways + orientation 6) and a mild colour change.
 Photos larger than --max-side are first scaled down (JPEG q95), so the run takes minutes, not
@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
-from scenes import VARIANTS, variants  # noqa: E402
 
-from mcphotos.imaging import EXTENSIONS, PreprocessSpec, load_upright  # noqa: E402
-from mcphotos.indexer import IndexOptions  # noqa: E402
+from mcphotos.indexing.imaging import EXTENSIONS, PreprocessSpec, load_upright  # noqa: E402
+from mcphotos.indexing.indexer import IndexOptions  # noqa: E402
 from mcphotos.library import Library  # noqa: E402
+from tests.support.scenes import VARIANTS, variants  # noqa: E402
 
 S0_SPEC = PreprocessSpec(size=(256, 256), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear")
 

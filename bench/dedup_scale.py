@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mcphotos.library import Library  # noqa: E402
-from mcphotos.store import FileRecord, ImageRecord  # noqa: E402
+from mcphotos.store.database import FileRecord, ImageRecord  # noqa: E402
 
 
 def no_model() -> None:

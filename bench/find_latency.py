@@ -29,9 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mcphotos import Library
-from mcphotos.query import parse_date, parse_exts
-from mcphotos.search import SearchFilter, candidate_ids
-from mcphotos.store import FileRecord, ImageRecord
+from mcphotos.search.nearest import SearchFilter, candidate_ids
+from mcphotos.search.query import parse_date, parse_exts
+from mcphotos.store.database import FileRecord, ImageRecord
 
 
 def synthetic(n: int, dim: int, seed: int = 0) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mcphotos.imaging import EXTENSIONS  # noqa: E402
+from mcphotos.indexing.imaging import EXTENSIONS  # noqa: E402
 
 
 def corpus_files(corpus: Path) -> list[Path]:
@@ -91,7 +91,7 @@ def bench_reference(files: list[Path], weights: Path, batch: int) -> tuple[float
 
 
 def bench_decode(files: list[Path], spec) -> tuple[float, float, list[np.ndarray]]:
-    from mcphotos.imaging import decode_for_model
+    from mcphotos.indexing.imaging import decode_for_model
 
     pixels = []
     w0, c0 = time.perf_counter(), time.process_time()
@@ -110,7 +110,7 @@ def bench_model(engine, pixels: list[np.ndarray], batch: int) -> float:
 
 
 def bench_pipeline(engine, corpus: Path, batch: int) -> float:
-    from mcphotos.indexer import IndexOptions
+    from mcphotos.indexing.indexer import IndexOptions
     from mcphotos.library import Library
 
     with tempfile.TemporaryDirectory() as home:
@@ -135,8 +135,8 @@ def bench_cli(corpus: Path, weights: Path, batch: int) -> float:
 def preprocess_fidelity(files: list[Path], engine) -> tuple[float, float]:
     from PIL import Image
 
-    from mcphotos.engine import reference_transform
-    from mcphotos.imaging import decode_for_model
+    from mcphotos.indexing.imaging import decode_for_model
+    from mcphotos.models.clip import reference_transform
 
     ref_t = reference_transform(engine)
     diffs = []
@@ -183,8 +183,8 @@ def main() -> None:
     n, cores = len(files), os.cpu_count() or 1
     tmp = Path(tempfile.mkdtemp())
 
-    from mcphotos.config import resolve_model
-    from mcphotos.engine import load_engine, preprocess_spec_for
+    from mcphotos.models.clip import load_engine, preprocess_spec_for
+    from mcphotos.models.registry import resolve_model
 
     dec_wall, dec_cpu, pixels = bench_decode(files, preprocess_spec_for(resolve_model("MobileCLIP2-S0")))
     weights = args.weights or make_weights(tmp, pixels, args.batch_size)

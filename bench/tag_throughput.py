@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcphotos.labels import LabelSet, load_label_file, shipped_sets
 from mcphotos.library import Library
-from mcphotos.store import FileRecord, ImageRecord
-from mcphotos.tagging import TagOptions
+from mcphotos.store.database import FileRecord, ImageRecord
+from mcphotos.tagging.labels import LabelSet, load_label_file, shipped_sets
+from mcphotos.tagging.tagger import TagOptions
 
 
 def hundred_labels() -> LabelSet:

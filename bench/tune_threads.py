@@ -22,9 +22,9 @@ CHILD = r"""
 import json, sys, tempfile, time
 sys.path.insert(0, {root!r})
 import torch
-from mcphotos.config import resolve_model
-from mcphotos.engine import load_engine
-from mcphotos.indexer import IndexOptions
+from mcphotos.models.registry import resolve_model
+from mcphotos.models.clip import load_engine
+from mcphotos.indexing.indexer import IndexOptions
 from mcphotos.library import Library
 threads, workers, corpus, weights = {threads}, {workers}, {corpus!r}, {weights!r}
 torch.set_num_threads(threads)

@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mcphotos.indexer import IndexOptions
-from mcphotos.labels import Label, LabelSet, resolve_labels
+from mcphotos.indexing.indexer import IndexOptions
 from mcphotos.library import Library
-from mcphotos.tagging import (
+from mcphotos.tagging.labels import Label, LabelSet, resolve_labels
+from mcphotos.tagging.tagger import (
     DEFAULT_THRESHOLD,
     average_prompts,
     live_files,

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .errors import McPhotosError
-    from .indexer import IndexOptions, IndexReport
-    from .library import Library
-    from .search import SearchHit
+    from mcphotos.errors import McPhotosError
+    from mcphotos.indexing.indexer import IndexOptions, IndexReport
+    from mcphotos.library import Library
+    from mcphotos.search.nearest import SearchHit
 
 _LAZY = {
     "Library": ".library",
-    "IndexOptions": ".indexer",
-    "IndexReport": ".indexer",
-    "SearchHit": ".search",
+    "IndexOptions": ".indexing.indexer",
+    "IndexReport": ".indexing.indexer",
+    "SearchHit": ".search.nearest",
     "McPhotosError": ".errors",
 }
 

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ImageError, UsageError
-from .hashing import hash_bytes
-from .store import Store, blob_to_vector, decode_path
+from mcphotos.errors import ImageError, UsageError
+from mcphotos.indexing.hashing import hash_bytes
+from mcphotos.store.database import Store, blob_to_vector, decode_path
 
 EMBED_BATCH = 16
 EXPORT_FORMAT = 1
@@ -48,7 +48,7 @@ class Embedding:
 
 def embed_images(store: Store | None, paths: Sequence[str], engine: Callable[[], Any]) -> list[Embedding]:
     """Unit embeddings of the photos at ``paths``, from the store when it has them."""
-    from .imaging import decode_for_model
+    from mcphotos.indexing.imaging import decode_for_model
 
     out: list[Embedding | None] = [None] * len(paths)
     todo: list[tuple[int, str, str, bytes]] = []

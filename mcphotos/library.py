@@ -23,20 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import ModelSpec, default_home, resolve_model
-from .cutoff import Cut
-from .errors import UsageError
-from .hashing import HASH_NAME
-from .imaging import PreprocessSpec
-from .indexer import Indexer, IndexOptions, IndexReport, ProgressCallback, SkipCallback
-from .query import FindSpec, Term, combine
-from .search import SearchFilter, SearchHit, search, text_vectors
-from .store import Store, StoreStats
+from mcphotos.errors import UsageError
+from mcphotos.indexing.hashing import HASH_NAME
+from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.indexer import Indexer, IndexOptions, IndexReport, ProgressCallback, SkipCallback
+from mcphotos.models.registry import ModelSpec, default_home, resolve_model
+from mcphotos.search.cutoff import Cut
+from mcphotos.search.nearest import SearchFilter, SearchHit, search, text_vectors
+from mcphotos.search.query import FindSpec, Term, combine
+from mcphotos.store.database import Store, StoreStats
 
 if TYPE_CHECKING:
-    from .labels import LabelSet
-    from .tagging import PhotoTags, TagOptions, TagReport, UntagReport
-    from .xmp import SidecarChange
+    from mcphotos.sidecars.xmp import SidecarChange
+    from mcphotos.tagging.labels import LabelSet
+    from mcphotos.tagging.tagger import PhotoTags, TagOptions, TagReport, UntagReport
 
 EngineFactory = Callable[[], Any]
 
@@ -90,7 +90,7 @@ class Library:
             if self._engine_factory is not None:
                 self._engine = self._engine_factory()
             else:
-                from .engine import load_engine
+                from mcphotos.models.clip import load_engine
 
                 self._engine = load_engine(self.spec, self.device, self.precision)
         return self._engine
@@ -100,13 +100,13 @@ class Library:
             if self._engine_factory is not None:
                 self._preprocess = self.engine().preprocess
             else:
-                from .engine import preprocess_spec_for
+                from mcphotos.models.clip import preprocess_spec_for
 
                 self._preprocess = preprocess_spec_for(self.spec)
         return self._preprocess
 
     def ann(self) -> Any:
-        from .ann import AnnIndex
+        from mcphotos.store.ann import AnnIndex
 
         return AnnIndex(self.store())
 
@@ -164,7 +164,7 @@ class Library:
              min_score: float | None = None, tags: Sequence[str] | None = None) -> list[SearchHit]:
         """Photos matching ``query``; ``tags``: only photos carrying all of them (no query: by tag score)."""
         if query is None:
-            from .tagging import files_with_tags
+            from mcphotos.tagging.tagger import files_with_tags
 
             if not tags:
                 raise UsageError("give a query, --tag, or both")
@@ -194,7 +194,7 @@ class Library:
 
     def image_embeddings(self, paths: Sequence[str]) -> list[Any]:
         """``export.Embedding`` per photo: the stored vector when the store has its bytes, else embedded now."""
-        from .export import embed_images
+        from mcphotos.export import embed_images
 
         store = self.store(create=False) if (self.store_dir / "store.db").exists() else None
         return embed_images(store, paths, self.engine)
@@ -213,44 +213,33 @@ class Library:
         return SearchFilter(dirs, spec.exts, spec.after, spec.before, self.tag_image_ids(spec.tags))
 
     def tag_image_ids(self, tags: Sequence[str]) -> frozenset[int] | None:
-        """Image ids carrying every tag in ``tags`` (None: no restriction).
+        """Image ids carrying every tag in ``tags`` (None: no restriction)."""
+        from mcphotos.tagging.tagger import image_ids_with_tags
 
-        The hook the tagging feature plugs into (``tagging.image_ids_with_tags``); without it,
-        asking for tags is a usage error.
-        """
         if not tags:
             return None
-        return frozenset(self._tagging("image_ids_with_tags")(self.store(create=False), list(tags)))
+        return frozenset(image_ids_with_tags(self.store(create=False), list(tags)))
 
     def _find_by_tags(self, spec: FindSpec) -> list[SearchHit]:
         """No query, only --tag: the tagged photos (passing the other filters), best tag score first."""
-        from .search import files_for_ids
+        from mcphotos.search.nearest import files_for_ids
+        from mcphotos.tagging.tagger import tag_scores
 
         filters = self.filters_for(spec)
         ids = sorted(filters.image_ids or ())
         files = files_for_ids(self.store(), ids, filters)
-        scores = self._tagging("tag_scores")(self.store(), list(spec.tags))
+        scores = tag_scores(self.store(), list(spec.tags))
         hits = [SearchHit(p, float(scores.get(h, 0.0)), h) for rows in files.values() for p, h in rows
                 if os.path.exists(p)]
         hits.sort(key=lambda x: (-x.score, x.path))
         return [x for x in hits if spec.min_score is None or x.score >= spec.min_score][:spec.k]
 
     def tags_for_hashes(self, hashes: Sequence[str]) -> dict[str, list[str]]:
-        """Tag labels per content hash, for export (empty when tagging is not available)."""
-        try:
-            lookup = self._tagging("tags_for_hashes")
-        except UsageError:
-            return {}
-        found = lookup(self.store(create=False), list(hashes))
+        """Tag labels per content hash, for export."""
+        from mcphotos.tagging.tagger import tags_for_hashes
+
+        found = tags_for_hashes(self.store(create=False), list(hashes))
         return {h: [getattr(t, "label", str(t)) for t in tags] for h, tags in found.items()}
-
-    def _tagging(self, name: str) -> Any:
-        try:
-            from . import tagging  # type: ignore[attr-defined]
-
-            return getattr(tagging, name)
-        except (ImportError, AttributeError):
-            raise UsageError("--tag needs the tagging module, which this mcphotos lacks") from None
 
     def run_find(self, spec: FindSpec) -> list[SearchHit]:
         """A full find: combined terms, filters and cut-off."""
@@ -278,7 +267,7 @@ class Library:
 
     def tag(self, label_set: LabelSet, roots: Sequence[str] | None = None, options: TagOptions | None = None,
             dry_run: bool = False, on_status: Callable[[str], None] | None = None) -> TagReport:
-        from .tagging import TagOptions, run_tagging
+        from mcphotos.tagging.tagger import TagOptions, run_tagging
 
         roots = [os.path.abspath(os.path.expanduser(r)) for r in roots] if roots else None
         return run_tagging(self.store(create=False), label_set, roots, self.text_vectors, self.logit_scale,
@@ -286,14 +275,14 @@ class Library:
 
     def photo_tags(self, paths: Sequence[str], label_set: str | None = None) -> tuple[list[PhotoTags], list[str]]:
         """Stored tags of the photos at or under ``paths``, and the paths with nothing indexed."""
-        from .tagging import stored_tags
+        from mcphotos.tagging.tagger import stored_tags
 
         return stored_tags(self.store(create=False), [os.path.abspath(os.path.expanduser(p)) for p in paths],
                            label_set)
 
     def untag(self, roots: Sequence[str] | None = None, label_set: str | None = None, xmp: bool = False,
               style: str = "darktable", dry_run: bool = False) -> UntagReport:
-        from .tagging import untag
+        from mcphotos.tagging.tagger import untag
 
         roots = [os.path.abspath(os.path.expanduser(r)) for r in roots] if roots else None
         return untag(self.store(create=False), roots, label_set, xmp, style, dry_run)
@@ -301,7 +290,7 @@ class Library:
     def write_sidecars(self, report: TagReport, style: str = "darktable", dry_run: bool = False
                        ) -> list[SidecarChange]:
         """Make the sidecars of a run's photos carry their tags of every set (see xmp.py)."""
-        from .tagging import sync_sidecars
+        from mcphotos.tagging.tagger import sync_sidecars
 
         return sync_sidecars(self.store(create=False), [(p.path, p.hash) for p in report.photos], style, dry_run,
                              keep=lambda t: t.label_set != report.label_set,
@@ -312,8 +301,8 @@ class Library:
         """Duplicate groups among the indexed photos (a ``dedup.DedupReport``). Never loads the model."""
         import json
 
-        from .dedup import find_duplicates
-        from .imaging import PreprocessSpec
+        from mcphotos.dedup.finder import find_duplicates
+        from mcphotos.indexing.imaging import PreprocessSpec
 
         store = self.store(create=False)
         raw = store.get_meta("preprocess")

@@ -5,7 +5,7 @@
   user downloaded (the README's quick start fills the real cache).
 - ``s0_weights``: the real MobileCLIP2-S0 architecture with random weights, saved as a
   checkpoint, loaded through ``--weights`` exactly as a user's file would be.
-- ``tiny_clip``: the tiny CLIP trained by ``tests/tinyclip.py`` on coloured shapes: the
+- ``tiny_clip``: the tiny CLIP trained by ``tests/support/tinyclip.py`` on coloured shapes: the
   model that makes tests of *meaning* possible without pretrained weights. It is trained
   once per machine kind and cached in ``$MCPHOTOS_TEST_CACHE`` or ``~/.cache/mcphotos-tests``,
   keyed by the training script, the seed, torch, open_clip and the CPU's capability flags.
@@ -17,21 +17,14 @@
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import os
-import platform
-import random
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
-TESTS = Path(__file__).parent
-sys.path.insert(0, str(TESTS))
 
 # huggingface_hub reads its cache location once, at import (open_clip imports it below): point
 # it at an empty directory before that, so not even import-time state sees the user's cache.
@@ -41,7 +34,8 @@ os.environ["HF_HOME"] = str(_HF_SESSION)
 os.environ["HF_HUB_CACHE"] = str(_HF_SESSION / "hub")
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-import tinyclip  # noqa: E402
+from tests.support import tinyclip  # noqa: E402
+from tests.support.photos import photo, save_random_checkpoint, shape_photo  # noqa: E402, F401  (fixtures' helpers)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TINYCLIP_SEED = int(os.environ.get("MCPHOTOS_TINYCLIP_SEED", "0"))
@@ -67,27 +61,6 @@ def home(_isolated_home: Path) -> Path:
     return _isolated_home
 
 
-def _cpu_flags() -> str:
-    """The CPU's capability flags: kernels (and so float results) differ between AVX2, AVX-512, AMX."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return " ".join(sorted(line.split(":", 1)[1].split()))
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def tiny_clip_key(seed: int = TINYCLIP_SEED) -> str:
-    """What the trained model depends on: the script, the seed, torch, open_clip and the CPU kind."""
-    import open_clip
-    import torch
-
-    parts = [(TESTS / "tinyclip.py").read_bytes(), str(seed).encode(), torch.__version__.encode(),
-             open_clip.__version__.encode(), platform.machine().encode(), _cpu_flags().encode()]
-    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:12]
-
-
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where trained test models are kept: a fresh directory under CI=true, else the user's cache."""
@@ -101,7 +74,7 @@ def tiny_clip(model_cache: Path) -> tuple[Path, Path]:
     """(config.json, weights.pt) of the trained tiny shapes CLIP."""
     from filelock import FileLock
 
-    d = model_cache / f"tinyclip-{tiny_clip_key()}"
+    d = model_cache / f"tinyclip-{tinyclip.cache_key(TINYCLIP_SEED)}"
     d.mkdir(parents=True, exist_ok=True)
     cfg, weights, accuracy = d / "tinyclip.json", d / "tinyclip.pt", d / "accuracy.json"
     # Several test processes may start at once: one trains, the others wait for its result.
@@ -129,43 +102,9 @@ def tiny_args(tiny_clip: tuple[Path, Path]) -> list[str]:
     return ["--model", str(cfg), "--weights", str(weights)]
 
 
-def save_random_checkpoint(model_name: str, path: Path) -> Path:
-    import open_clip
-    import torch
-
-    torch.manual_seed(0)
-    model = open_clip.create_model(model_name, pretrained=None)
-    torch.save(model.state_dict(), path)
-    return path
-
-
 @pytest.fixture(scope="session")
 def s0_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Random-weight MobileCLIP2-S0 checkpoint (the real architecture, no meaning)."""
     return save_random_checkpoint("MobileCLIP2-S0", tmp_path_factory.mktemp("s0") / "mobileclip2_s0.pt")
 
 
-def shape_photo(path: Path, color: str, shape: str, seed: int, size: int = 96, fmt: str | None = None) -> Path:
-    img = tinyclip.draw_shape(color, shape, size=size, rng=random.Random(seed))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format=fmt)
-    return path
-
-
-def photo(path: Path, seed: int = 0, size: tuple[int, int] = (160, 120), fmt: str | None = None) -> Path:
-    """A small textured photo-like image (smooth gradients plus noise), distinct per seed."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack([
-        128 + 100 * np.sin(xx / (7 + seed % 5) + rng.uniform(0, 6)),
-        128 + 100 * np.cos(yy / (5 + seed % 7) + rng.uniform(0, 6)),
-        128 + 100 * np.sin((xx + yy) / (9 + seed % 3)),
-    ], axis=-1)
-    base += rng.normal(0, 12, base.shape)
-    img = Image.fromarray(np.clip(base, 0, 255).astype("uint8"), "RGB")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format=fmt)
-    return path

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mcphotos.config import resolve_model
-from mcphotos.engine import load_engine
 from mcphotos.errors import ModelLoadError
+from mcphotos.models.clip import load_engine
+from mcphotos.models.registry import resolve_model
 
 
 def test_hf_cache_and_home_are_private_to_the_test(tmp_path: Path) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import photo
-from fakes import SPEC, FakeEncoder
 
-from mcphotos.check import CheckReport, _rebuild_database
 from mcphotos.library import Library
-from mcphotos.store import Store
+from mcphotos.store.check import CheckReport, _rebuild_database
+from mcphotos.store.database import Store
+from tests.support.fakes import SPEC, FakeEncoder
+from tests.support.photos import photo
 
 
 def test_a_tilde_root_is_the_same_root_as_its_absolute_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import shape_photo
 from typer.testing import CliRunner
 
 from mcphotos.cli import app
+from tests.support.photos import shape_photo
 
 runner = CliRunner()
 COLORS = ["red", "green", "blue", "yellow"]

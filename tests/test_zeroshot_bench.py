@@ -6,9 +6,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from conftest import shape_photo
 
 from mcphotos.library import Library
+from tests.support.photos import shape_photo
 
 BENCH = Path(__file__).parent.parent / "bench" / "zeroshot.py"
 

@@ -6,7 +6,7 @@ module and registers itself on the shared ``app`` when imported here.
 
 from __future__ import annotations
 
-from . import (  # noqa: F401  (each module registers its commands)
+from mcphotos.cli import (  # noqa: F401  (each module registers its commands)
     albums,
     caption,
     core,
@@ -16,7 +16,7 @@ from . import (  # noqa: F401  (each module registers its commands)
     score,
     tagging,
 )
-from .common import app
+from mcphotos.cli.common import app
 
 
 def main() -> None:

@@ -7,9 +7,19 @@ from typing import Annotated
 
 import typer
 
-from ..render import choose_format, display_path, json_line, write_records
-from .common import DeviceOpt, JsonOpt, ModelOpt, PrecisionOpt, StoreOpt, WeightsOpt, app, handle_errors, make_library
-from .search import (
+from mcphotos.cli.common import (
+    DeviceOpt,
+    JsonOpt,
+    ModelOpt,
+    PrecisionOpt,
+    StoreOpt,
+    WeightsOpt,
+    app,
+    handle_errors,
+    make_library,
+)
+from mcphotos.cli.render import choose_format, display_path, json_line, write_records
+from mcphotos.cli.search import (
     AfterOpt,
     AutoCutOpt,
     BeforeOpt,
@@ -50,7 +60,7 @@ def album_save(
     weights: WeightsOpt = None,
 ) -> None:
     """Save a query with its filters and cut-off as a named album (same options as find)."""
-    from ..albums import save_album
+    from mcphotos.search.albums import save_album
 
     spec = build_spec(query, image, top, in_dir, ext, after, before, tag, min_score, relative, auto_cut)
     with make_library(store, model, weights) as lib:
@@ -71,7 +81,7 @@ def album_sync(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Run the album's query and make DIR hold a link per match (only links it made are ever removed)."""
-    from ..albums import get_album, record_sync, sync_links
+    from mcphotos.search.albums import get_album, record_sync, sync_links
 
     with make_library(store, model, weights, device, precision) as lib:
         album = get_album(lib.store(create=False), name)
@@ -97,7 +107,7 @@ def album_list(
     weights: WeightsOpt = None,
 ) -> None:
     """Show the saved albums: name, query and filters, where and when last synced."""
-    from ..albums import list_albums
+    from mcphotos.search.albums import list_albums
 
     with make_library(store, model, weights) as lib:
         albums = list_albums(lib.store(create=False))
@@ -125,7 +135,7 @@ def album_delete(
     weights: WeightsOpt = None,
 ) -> None:
     """Forget a saved album (its synced folder is left as it is)."""
-    from ..albums import delete_album
+    from mcphotos.search.albums import delete_album
 
     with make_library(store, model, weights) as lib:
         delete_album(lib.store(create=False), name)

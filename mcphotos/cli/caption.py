@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..render import display_path, json_line
-from .common import (
+from mcphotos.cli.common import (
     DeviceOpt,
     JsonOpt,
     ModelOpt,
@@ -21,7 +20,8 @@ from .common import (
     make_library,
     skip_printer,
 )
-from .tagging import XmpName, XmpNameOpt
+from mcphotos.cli.render import display_path, json_line
+from mcphotos.cli.tagging import XmpName, XmpNameOpt
 
 
 @app.command()
@@ -57,9 +57,9 @@ def caption(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Write a caption for each photo with Apple's MobileCLIP2 CoCa; with -n N, rerank N candidates."""
-    from ..captioners import load_captioner, resolve_captioner
-    from ..captioning import Decoding, caption_photos
-    from ..walk import walk
+    from mcphotos.captions.captioning import Decoding, caption_photos
+    from mcphotos.indexing.walk import walk
+    from mcphotos.models.coca import load_captioner, resolve_captioner
 
     spec = resolve_captioner(captioner, weights)
     decoding = Decoding(method=method, candidates=candidates, top_p=top_p, seed=seed, max_tokens=max_tokens,
@@ -126,7 +126,7 @@ def caption(
 
 def _write_xmp(path: str, text: str, force: bool, style: str, quiet: bool) -> list[Any]:
     """dc:description into the sidecar(s), by the merge-safe editor of mcphotos.xmp."""
-    from ..xmp import update_sidecar
+    from mcphotos.sidecars.xmp import update_sidecar
 
     changes = update_sidecar(path, description=text, force=force, style=style)
     for ch in changes:

@@ -16,9 +16,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from .. import __version__
-from ..errors import McPhotosError, UsageError
-from ..render import display_path
+from mcphotos import __version__
+from mcphotos.cli.render import display_path
+from mcphotos.errors import McPhotosError, UsageError
 
 app = typer.Typer(
     name="mcphotos",
@@ -86,7 +86,7 @@ def handle_errors(fn: F) -> F:
 
 def make_library(store: str | None, model: str | None, weights: str | None, device: str | None = None,
                  precision: str = "auto") -> Any:
-    from ..library import Library
+    from mcphotos.library import Library
 
     return Library(home=store, model=model, weights=weights, device=device, precision=precision)
 

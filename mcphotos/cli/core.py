@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..render import choose_format, human_bytes, json_line
-from .common import (
+from mcphotos.cli.common import (
     DeviceOpt,
     JsonOpt,
     ModelOpt,
@@ -26,7 +25,8 @@ from .common import (
     make_library,
     skip_printer,
 )
-from .search import (
+from mcphotos.cli.render import choose_format, json_line
+from mcphotos.cli.search import (
     AfterOpt,
     AutoCutOpt,
     BeforeOpt,
@@ -41,6 +41,7 @@ from .search import (
     show_hits,
     write_sheet,
 )
+from mcphotos.units import human_bytes
 
 
 @app.command()
@@ -65,8 +66,8 @@ def index(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Index photos: walk, hash, embed new content, and prune files that are gone."""
-    from ..indexer import IndexOptions
-    from ..walk import read_path_list
+    from mcphotos.indexing.indexer import IndexOptions
+    from mcphotos.indexing.walk import read_path_list
 
     roots = [p for p in paths if p != "-"]
     stdin_paths = list(read_path_list(sys.stdin.buffer, nul=null_input)) if "-" in paths else None

@@ -7,8 +7,20 @@ from typing import Annotated, Any
 
 import typer
 
-from ..render import Format, choose_format, display_path, human_bytes, json_line, write_paths
-from .common import JsonOpt, ModelOpt, NullOpt, PathsOpt, StoreOpt, WeightsOpt, app, fail, handle_errors, make_library
+from mcphotos.cli.common import (
+    JsonOpt,
+    ModelOpt,
+    NullOpt,
+    PathsOpt,
+    StoreOpt,
+    WeightsOpt,
+    app,
+    fail,
+    handle_errors,
+    make_library,
+)
+from mcphotos.cli.render import Format, choose_format, display_path, json_line, write_paths
+from mcphotos.units import human_bytes
 
 TierOpt = Annotated[str, typer.Option("--tier", metavar="TIER",
                                       help="exact (same bytes), near (same picture, default) or similar (same scene).")]
@@ -49,7 +61,7 @@ def dedup(
 
     Nothing changes on disk unless you pass --move-to or --hardlink (and confirm).
     """
-    from ..errors import UsageError
+    from mcphotos.errors import UsageError
 
     fmt = choose_format(json_, paths_, null)
     if move_to and hardlink:
@@ -61,7 +73,7 @@ def dedup(
         _render(report, fmt)
         _summary(report)
         if sheet:
-            from ..dupsheet import render_dedup_sheet
+            from mcphotos.cli.dupsheet import render_dedup_sheet
 
             if report.groups:
                 out = render_dedup_sheet(report.groups, sheet)
@@ -144,7 +156,7 @@ def _confirm(what: str, yes: bool) -> None:
 
 
 def _act(lib: Any, report: Any, move_to: str | None, hardlink: bool, roots: list[str] | None, yes: bool) -> None:
-    from ..actions import hardlink_duplicates, move_duplicates, plan_moves
+    from mcphotos.dedup.actions import hardlink_duplicates, move_duplicates, plan_moves
 
     store = lib.store()
     lock = store.writer_lock()
@@ -180,9 +192,9 @@ def undo(
     yes: YesOpt = False,
 ) -> None:
     """Put back what a `dedup --move-to` or `--hardlink` run changed, from its journal."""
-    from ..actions import read_journal
-    from ..actions import undo as undo_journal
-    from ..store import Store
+    from mcphotos.dedup.actions import read_journal
+    from mcphotos.dedup.actions import undo as undo_journal
+    from mcphotos.store.database import Store
 
     entries = read_journal(journal)
     actions = [e for e in entries if e.get("op") in ("move", "hardlink")]

@@ -8,9 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ..errors import UsageError
-from ..render import display_path, json_line
-from .common import (
+from mcphotos.cli.common import (
     DeviceOpt,
     JsonOpt,
     ModelOpt,
@@ -21,6 +19,8 @@ from .common import (
     handle_errors,
     make_library,
 )
+from mcphotos.cli.render import display_path, json_line
+from mcphotos.errors import UsageError
 
 
 @app.command()
@@ -40,7 +40,7 @@ def embed(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Print or write unit embeddings of photos (from the store when cached) or of texts (--text)."""
-    from ..export import write_npy
+    from mcphotos.export import write_npy
 
     if bool(paths) == bool(text):
         raise UsageError("give photos to embed, or --text, not both" if paths else "nothing to embed",
@@ -77,7 +77,7 @@ def export(
     weights: WeightsOpt = None,
 ) -> None:
     """Write the whole store: vectors as .npy and metadata as .jsonl (clip-retrieval layout)."""
-    from ..export import export_store
+    from mcphotos.export import export_store
 
     with make_library(store, model, weights) as lib:
         report = export_store(lib.store(create=False), directory, tags=lib.tags_for_hashes)

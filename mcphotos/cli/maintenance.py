@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ..render import json_line
-from .common import JsonOpt, ModelOpt, StoreOpt, WeightsOpt, app, handle_errors, make_library
+from mcphotos.cli.common import JsonOpt, ModelOpt, StoreOpt, WeightsOpt, app, handle_errors, make_library
+from mcphotos.cli.render import json_line
 
 
 @app.command()
@@ -21,8 +21,8 @@ def check(
     weights: WeightsOpt = None,
 ) -> None:
     """Verify the store: SQLite integrity, vectors, and the search index. Exit 1 if damaged."""
-    from ..check import check_store
-    from ..check import repair as do_repair
+    from mcphotos.store.check import check_store
+    from mcphotos.store.check import repair as do_repair
 
     with make_library(store, model, weights) as lib:
         st = lib.store(create=False)

@@ -8,9 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
-from ..render import display_path, json_line, write_records
-from .common import (
+from mcphotos.cli.common import (
     DeviceOpt,
     JsonOpt,
     ModelOpt,
@@ -22,6 +20,8 @@ from .common import (
     handle_errors,
     make_library,
 )
+from mcphotos.cli.render import display_path, json_line, write_records
+from mcphotos.errors import UsageError
 
 PAIR_COLUMNS = [("cosine", "cosine"), ("clipscore", "clipscore"), ("path", "path"), ("caption", "caption")]
 RANK_COLUMNS = [("rank", "rank"), ("probability", "prob"), ("cosine", "cosine"), ("clipscore", "clipscore"),
@@ -53,7 +53,7 @@ def score(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Score how well captions fit photos: cosine and CLIPScore, rankings, batches, existing alt text."""
-    from ..scoring import PairError, Scorer, below, check_metric
+    from mcphotos.captions.scoring import PairError, Scorer, below, check_metric
 
     check_metric(metric)
     args = list(args or [])
@@ -107,7 +107,7 @@ def score(
 
 
 def _format(json_: bool) -> Any:
-    from ..render import choose_format
+    from mcphotos.cli.render import choose_format
 
     return choose_format(json_)
 
@@ -124,8 +124,8 @@ class _MetadataPairs:
         self.missing = 0
 
     def __iter__(self) -> Iterator[tuple[str, str, str]]:
-        from ..metadata import read_caption
-        from ..walk import walk
+        from mcphotos.indexing.walk import walk
+        from mcphotos.sidecars.metadata import read_caption
 
         result = walk(self.roots, on_skip=lambda p, r: typer.echo(f"skipping {display_path(p)}: {r}", err=True))
         for entry in result.entries:
@@ -137,7 +137,7 @@ class _MetadataPairs:
 
 
 def _pair_source(args: list[str], pairs: str | None, from_metadata: bool) -> Any:
-    from ..scoring import read_pairs
+    from mcphotos.captions.scoring import read_pairs
 
     if from_metadata:
         return _MetadataPairs(args)
@@ -149,7 +149,7 @@ def _pair_source(args: list[str], pairs: str | None, from_metadata: bool) -> Any
 
 
 def _file_pairs(name: str) -> Iterator[tuple[str, str]]:
-    from ..scoring import read_pairs
+    from mcphotos.captions.scoring import read_pairs
 
     try:
         f = open(name, encoding="utf-8")  # noqa: SIM115 - closed when the generator ends

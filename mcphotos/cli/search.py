@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
-from ..render import Format, display_path, write_records
+from mcphotos.cli.render import Format, display_path, write_records
+from mcphotos.errors import UsageError
 
 ImageOpt = Annotated[list[str] | None, typer.Option(
     "--image", "-i", metavar="PHOTO",
@@ -36,8 +36,8 @@ def build_spec(query: str | None, images: Sequence[str] | None, top: int, in_dir
                exts: Sequence[str] | None, after: str | None, before: str | None, tags: Sequence[str] | None,
                min_score: float | None, relative: float | None, auto_cut: bool) -> Any:
     """The FindSpec of the command line, with every path made absolute (albums outlive the cwd)."""
-    from ..cutoff import Cut
-    from ..query import FindSpec, Term, describe, parse_date, parse_exts, parse_query
+    from mcphotos.search.cutoff import Cut
+    from mcphotos.search.query import FindSpec, Term, describe, parse_date, parse_exts, parse_query
 
     text = query
     if text:
@@ -73,7 +73,7 @@ def show_hits(hits: Sequence[Any], fmt: Format, preview: bool = False) -> None:
     if preview:
         if fmt is not Format.table:
             raise UsageError("--preview draws thumbnails in the table; drop --json, --paths and -0")
-        from ..preview import detect
+        from mcphotos.cli.preview import detect
 
         protocol = detect(is_tty=sys.stdout.isatty())
         if protocol is not None:
@@ -88,8 +88,8 @@ def show_hits(hits: Sequence[Any], fmt: Format, preview: bool = False) -> None:
 
 
 def _preview_table(records: list[dict], protocol: str) -> None:
-    from ..preview import show
-    from ..sheets import thumbnail
+    from mcphotos.cli.preview import show
+    from mcphotos.cli.sheets import thumbnail
 
     for r in records:
         sys.stdout.write(f"{r['rank']:>3}  {r['score']:.4f}  {display_path(r['path'])}\n")
@@ -102,7 +102,7 @@ def _preview_table(records: list[dict], protocol: str) -> None:
 
 
 def write_sheet(hits: Sequence[Any], out: str, columns: int) -> None:
-    from ..sheets import SheetItem, render_sheet
+    from mcphotos.cli.sheets import SheetItem, render_sheet
 
     items = [SheetItem(h.path, f"#{i + 1}  {h.score:.3f}\n{os.path.basename(h.path)}") for i, h in enumerate(hits)]
     if not items:

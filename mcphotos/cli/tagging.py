@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..render import Format, choose_format, display_path, json_line, write_paths, write_records
-from .common import (
+from mcphotos.cli.common import (
     DeviceOpt,
     JsonOpt,
     ModelOpt,
@@ -23,6 +22,7 @@ from .common import (
     handle_errors,
     make_library,
 )
+from mcphotos.cli.render import Format, choose_format, display_path, json_line, write_paths, write_records
 
 
 class XmpName(str, enum.Enum):
@@ -67,8 +67,8 @@ def tag(
     device: DeviceOpt = None,
 ) -> None:
     """Tag indexed photos zero-shot with a label set; tags are stored (and optionally written to XMP)."""
-    from ..labels import resolve_labels
-    from ..tagging import TagOptions
+    from mcphotos.tagging.labels import resolve_labels
+    from mcphotos.tagging.tagger import TagOptions
 
     fmt = choose_format(json_, paths_out, null)
     label_set = resolve_labels(labels)
@@ -121,7 +121,7 @@ def tags_cmd(
     weights: WeightsOpt = None,
 ) -> None:
     """Show the stored tags of photos (exit 1 if a path is not indexed)."""
-    from ..labels import set_name
+    from mcphotos.tagging.labels import set_name
 
     fmt = choose_format(json_, paths_out, null)
     with make_library(store, model, weights) as lib:
@@ -162,7 +162,7 @@ def untag(
     weights: WeightsOpt = None,
 ) -> None:
     """Forget stored tags of photos, and with --xmp remove mcphotos' keywords from their sidecars."""
-    from ..labels import set_name
+    from mcphotos.tagging.labels import set_name
 
     with make_library(store, model, weights) as lib:
         report = lib.untag(paths, set_name(labels) if labels else None, xmp, xmp_name.value, dry_run)
@@ -204,7 +204,7 @@ def labels_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List the shipped label sets (use one with `mcphotos tag --labels NAME`)."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..labels import shipped_sets
+    from mcphotos.tagging.labels import shipped_sets
 
     sets = shipped_sets()
     if json_:
@@ -221,7 +221,7 @@ def labels_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def labels_show(name: Annotated[str, typer.Argument(help="A shipped set's name (or a label file).",
                                                     show_default=False)]) -> None:
     """Print a label set, e.g. `mcphotos labels show animals > my-animals.txt` to edit your own."""
-    from ..labels import resolve_labels
+    from mcphotos.tagging.labels import resolve_labels
 
     label_set = resolve_labels(name)  # validates it, and gives the file it came from
     with open(label_set.source, encoding="utf-8-sig") as f:

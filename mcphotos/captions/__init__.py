@@ -1,0 +1,1 @@
+"""Captions: scoring photo-caption pairs and writing captions with CoCa."""

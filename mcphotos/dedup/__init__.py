@@ -1,0 +1,1 @@
+"""Duplicates: perceptual signatures, the catalog, finding groups, choosing keepers, acting on them."""

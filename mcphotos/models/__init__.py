@@ -1,0 +1,1 @@
+"""Models: the registry of CLIP models and captioners, the CLIP engine, CoCa and its decoder."""

@@ -1,0 +1,1 @@
+"""Sidecars and embedded metadata: XMP documents and files, EXIF/IPTC/XMP reading."""

@@ -1,0 +1,1 @@
+"""Zero-shot tagging: label files (and the shipped sets) and the tagger."""
