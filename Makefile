@@ -32,6 +32,7 @@ lint: $(VENV)/.test-installed
 
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check .
+	$(BIN)/mypy mcphotos
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.test-installed

@@ -16,8 +16,8 @@ import numpy as np
 import open_clip
 import torch
 
-from mcphotos.captions.captioning import Captioner, Decoding
 from mcphotos.models.coca import ARCH
+from mcphotos.models.cocagen import Captioner, Decoding
 
 
 def main() -> None:

@@ -24,15 +24,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from mcphotos.errors import ImageError, UsageError
-from mcphotos.indexing.hashing import hash_bytes
 from mcphotos.store.database import Store, blob_to_vector, decode_path
+from mcphotos.vectors import Unreadable, Vectors
 
-EMBED_BATCH = 16
 EXPORT_FORMAT = 1
 
 TagLookup = Callable[[Sequence[str]], dict[str, list[str]]]  # hashes -> {hash: [tag, ...]}
@@ -46,44 +44,16 @@ class Embedding:
     cached: bool  # True when the vector came from the store (no model needed)
 
 
-def embed_images(store: Store | None, paths: Sequence[str], engine: Callable[[], Any]) -> list[Embedding]:
+def embed_images(vectors: Vectors, paths: Sequence[str]) -> list[Embedding]:
     """Unit embeddings of the photos at ``paths``, from the store when it has them."""
-    from mcphotos.indexing.imaging import decode_for_model
-
-    out: list[Embedding | None] = [None] * len(paths)
-    todo: list[tuple[int, str, str, bytes]] = []
-    for i, given in enumerate(paths):
-        path = os.path.abspath(os.path.expanduser(given))
-        if not os.path.isfile(path):
-            raise UsageError(f"no such photo: {given}", "give the path of an image file")
-        st = os.stat(path)
-        rec = store.get_file(path) if store is not None else None
-        data = b""
-        if rec is not None and rec.status == "ok" and rec.hash and rec.size == st.st_size \
-                and rec.mtime_ns == st.st_mtime_ns:
-            h = rec.hash
-        else:
-            data = Path(path).read_bytes()
-            h = hash_bytes(data)
-        vec = store.vector_for_hash(h) if store is not None else None
-        if vec is not None:
-            out[i] = Embedding(path, h, vec, True)
-        else:
-            todo.append((i, path, h, data or Path(path).read_bytes()))
-    if todo:
-        eng = engine()
-        for start in range(0, len(todo), EMBED_BATCH):
-            batch = todo[start:start + EMBED_BATCH]
-            pixels = []
-            for _, path, _, data in batch:
-                try:
-                    pixels.append(decode_for_model(data, eng.preprocess).pixels)
-                except ImageError as e:
-                    raise ImageError(f"cannot read {path}: {e.message}") from None
-            vecs = eng.encode_images(np.stack(pixels))
-            for (i, path, h, _), v in zip(batch, vecs, strict=True):
-                out[i] = Embedding(path, h, np.asarray(v, dtype=np.float32), False)
-    return [e for e in out if e is not None]
+    out = []
+    for given, v in vectors.photos(paths).items():
+        if isinstance(v, Unreadable):
+            if v.missing:
+                raise UsageError(f"no such photo: {given}", "give the path of an image file")
+            raise ImageError(f"cannot read {os.path.abspath(os.path.expanduser(given))}: {v.reason}")
+        out.append(Embedding(os.path.abspath(os.path.expanduser(given)), v.hash, v.vector, v.from_store))
+    return out
 
 
 def write_npy(out: Path, vectors: np.ndarray, names: Sequence[str]) -> Path:

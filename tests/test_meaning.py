@@ -73,7 +73,7 @@ def test_colour_words_find_every_photo_of_that_colour(shapes_library, tiny_args)
 
 
 def test_stdin_paths_and_awkward_names_round_trip(tmp_path: Path, tiny_args: list[str]) -> None:
-    """index - (NUL and newline lists), then --json and -0 give back the exact bytes of each name."""
+    """index --files0-from - and index - (NUL and newline lists), then --json and -0 give back each name's bytes."""
     root = tmp_path / "odd"
     names = [b"plain.png", b"with space.png", b"new\nline.png", b"caf\xe9-latin1.png"]
     paths = []
@@ -82,7 +82,8 @@ def test_stdin_paths_and_awkward_names_round_trip(tmp_path: Path, tiny_args: lis
         shape_photo(p, COLORS[i % 4], SHAPES[i % 4], seed=i)
         paths.append(p)
     listing = b"\0".join(os.fsencode(p) for p in paths) + b"\0"
-    r = runner.invoke(app, ["index", "-", "-0", "--json", "-q", *tiny_args], input=listing, catch_exceptions=False)
+    r = runner.invoke(app, ["index", "--files0-from", "-", "--json", "-q", *tiny_args], input=listing,
+                      catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["new"] == 4
     plain = b"\n".join(os.fsencode(p) for p in paths[:2]) + b"\n"

@@ -23,10 +23,10 @@ from typing import IO, Any
 import numpy as np
 
 from mcphotos.errors import ImageError, UsageError
+from mcphotos.vectors import PhotoVector, Vectors
 
 CLIPSCORE_WEIGHT = 2.5
 BATCH = 32  # pairs per model call in batch mode
-LOGIT_SCALE_META = "logit_scale"
 
 
 def clip_score(cosine: float) -> float:
@@ -79,69 +79,22 @@ class PairError:
     reason: str
 
 
-@dataclass(frozen=True)
-class PhotoVector:
-    path: str
-    hash: str
-    vector: np.ndarray
-    from_store: bool
-
-
 class Scorer:
-    """Scores photos against captions with a :class:`mcphotos.library.Library`'s model."""
+    """Scores photos against captions: vectors from :class:`mcphotos.vectors.Vectors`."""
 
-    def __init__(self, lib: Any) -> None:
-        self.lib = lib
-
-    # -- embeddings ---------------------------------------------------------------------------
+    def __init__(self, vectors: Vectors) -> None:
+        self.vectors = vectors
 
     def photo_vectors(self, paths: Sequence[str]) -> dict[str, PhotoVector | PairError]:
         """Embedding of each photo: from the store by content hash, else computed now."""
-        from mcphotos.indexing.hashing import hash_bytes
-        from mcphotos.indexing.imaging import decode_for_model
-
-        store = self.lib.store()
-        out: dict[str, PhotoVector | PairError] = {}
-        pending: list[tuple[str, str, np.ndarray]] = []
-        for path in dict.fromkeys(paths):
-            try:
-                data = _read_photo(path)
-            except ImageError as e:
-                out[path] = PairError(path, "", e.message)
-                continue
-            digest = hash_bytes(data)
-            stored = store.vector_for_hash(digest)
-            if stored is not None:
-                out[path] = PhotoVector(path, digest, stored, True)
-                continue
-            try:
-                decoded = decode_for_model(data, self.lib.preprocess())
-            except ImageError as e:
-                out[path] = PairError(path, "", e.message)
-                continue
-            pending.append((path, digest, decoded.pixels))
-        if pending:
-            vecs = self.lib.engine().encode_images(np.stack([p for _, _, p in pending]))
-            for (path, digest, _), vec in zip(pending, vecs, strict=True):
-                out[path] = PhotoVector(path, digest, np.asarray(vec, dtype=np.float32), False)
-        return out
+        return {p: v if isinstance(v, PhotoVector) else PairError(p, "", v.reason)
+                for p, v in self.vectors.photos(paths).items()}
 
     def text_vectors(self, captions: Sequence[str]) -> np.ndarray:
-        return self.lib.text_vectors(list(captions))
+        return self.vectors.texts(list(captions))
 
     def logit_scale(self) -> float:
-        """The model's softmax temperature, remembered in the store after the first load."""
-        store = self.lib.store()
-        cached = store.get_meta(LOGIT_SCALE_META)
-        if cached is not None:
-            return float(cached)
-        scale = float(self.lib.engine().logit_scale)
-        try:
-            with store.transaction():
-                store.set_meta(LOGIT_SCALE_META, repr(scale))
-        except Exception:  # a busy or read-only store only costs a model load next time
-            pass
-        return scale
+        return self.vectors.logit_scale()
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -193,18 +146,6 @@ class Scorer:
             cos = float(texts[row] @ photo.vector)
             row += 1
             yield PairScore(path, caption, cos, clip_score(cos), photo.hash, source)
-
-
-def _read_photo(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except IsADirectoryError:
-        raise ImageError("is a directory") from None
-    except FileNotFoundError:
-        raise ImageError("no such file") from None
-    except OSError as e:
-        raise ImageError(e.strerror or str(e)) from None
 
 
 # -- batch input ------------------------------------------------------------------------------

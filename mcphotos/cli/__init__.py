@@ -13,6 +13,7 @@ from mcphotos.cli import (  # noqa: F401  (each module registers its commands)
     dedup,
     embed,
     maintenance,
+    models,
     score,
     tagging,
 )

@@ -7,33 +7,25 @@ from typing import Annotated, Any
 
 import typer
 
-from mcphotos.cli.common import (
-    DeviceOpt,
-    JsonOpt,
-    ModelOpt,
-    PrecisionOpt,
-    Progress,
-    QuietOpt,
-    StoreOpt,
-    app,
-    handle_errors,
-    make_library,
-    skip_printer,
-)
+from mcphotos.cli.common import JsonOpt, Progress, QuietOpt, app, handle_errors, skip_printer
+from mcphotos.cli.options import LibraryArgs, deprecated, library_options, old_option
 from mcphotos.cli.render import display_path, json_line
 from mcphotos.cli.tagging import XmpName, XmpNameOpt
+from mcphotos.errors import UsageError
+from mcphotos.models.registry import captioner_choices_help
 
 
 @app.command()
 @handle_errors
+@library_options
 def caption(
     paths: Annotated[list[str], typer.Argument(help="Photos or directories to caption.", show_default=False)],
     captioner: Annotated[str | None, typer.Option(
         "--captioner", "-c", metavar="NAME",
-        help="mscoco38k (default: short photo captions), recap-coco-30k, gbc1m-short, dci-short, dci-complete, "
-             "dci-extended, docci, dfn2b; or a CoCa config .json / coca_ViT-L-14 with --weights.")] = None,
-    weights: Annotated[str | None, typer.Option(
-        "--weights", metavar="FILE", help="Local CoCa checkpoint instead of the hub download.")] = None,
+        help=captioner_choices_help())
+                         ] = None,
+    captioner_weights: Annotated[str | None, typer.Option(
+        "--captioner-weights", metavar="FILE", help="Local CoCa checkpoint instead of the hub download.")] = None,
     candidates: Annotated[int, typer.Option(
         "--candidates", "-n", min=1, max=64, help="Generate N captions and rerank them by MobileCLIP2 score.")] = 1,
     method: Annotated[str, typer.Option(
@@ -49,24 +41,27 @@ def caption(
     xmp_name: XmpNameOpt = XmpName.darktable,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    clip_weights: Annotated[str | None, typer.Option(
-        "--clip-weights", metavar="FILE", help="Local MobileCLIP2 checkpoint for the scores (see --model).")] = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
+    clip_weights: Annotated[str | None, old_option("--clip-weights", metavar="FILE")] = None,
+    *,
+    lib_args: LibraryArgs,
 ) -> None:
-    """Write a caption for each photo with Apple's MobileCLIP2 CoCa; with -n N, rerank N candidates."""
-    from mcphotos.captions.captioning import Decoding, caption_photos
+    """Write a caption for each photo with Apple's MobileCLIP2 CoCa; with -n N, rerank N candidates.
+
+    --captioner-weights is the CoCa checkpoint; the scores come from the CLIP model (--model, --weights).
+
+    Until the next release, --weights without --captioner-weights still names the CoCa checkpoint, with a warning.
+    """
     from mcphotos.indexing.walk import walk
     from mcphotos.models.coca import load_captioner, resolve_captioner
+    from mcphotos.models.cocagen import Decoding
 
-    spec = resolve_captioner(captioner, weights)
+    coca_weights, clip = _checkpoints(lib_args.weights, captioner_weights, clip_weights)
+    spec = resolve_captioner(captioner, coca_weights)
     decoding = Decoding(method=method, candidates=candidates, top_p=top_p, seed=seed, max_tokens=max_tokens,
                         min_tokens=min(5, max_tokens - 1)).check()
     found = walk(paths, on_skip=skip_printer)
     photos = [e.path for e in found.entries]
-    lib = make_library(store, model, clip_weights, device, precision)
+    lib = lib_args.open(weights=clip)
     progress = Progress(enabled=not quiet and sys.stderr.isatty())
 
     def status(message: str) -> None:
@@ -74,7 +69,7 @@ def caption(
             typer.echo(f"mcphotos: {message}...", err=True)
 
     def load() -> Any:
-        return load_captioner(spec, device, precision, on_status=status)
+        return load_captioner(spec, lib.device, lib.precision, on_status=status)
 
     skipped = len(found.skipped)
 
@@ -86,8 +81,8 @@ def caption(
     header = False
     xmp_problems = 0
     try:
-        for result in caption_photos(lib, photos, spec, decoding, load, refresh=refresh,
-                                     on_progress=progress.update, on_skip=on_skip):
+        for result in lib.caption(photos, spec, decoding, load, refresh=refresh,
+                                  on_progress=progress.update, on_skip=on_skip):
             changes = _write_xmp(result.path, result.best.text, force, xmp_name.value, quiet) if write_xmp else []
             xmp_problems += sum(1 for ch in changes if ch.error)
             if json_:
@@ -122,6 +117,34 @@ def caption(
         typer.echo("no photos to caption", err=True)
     if skipped or xmp_problems:
         raise typer.Exit(1)
+
+
+def _checkpoints(weights: str | None, captioner_weights: str | None, clip_weights: str | None
+                 ) -> tuple[str | None, str | None]:
+    """(CoCa checkpoint, CLIP checkpoint) from --captioner-weights, --weights and --clip-weights.
+
+    The plan: --captioner-weights names the CoCa, --weights the CLIP model (as in every other
+    command). For one release the old spellings keep their old meaning, each with one warning:
+    --weights *without* --captioner-weights is still the CoCa, --clip-weights still the CLIP model.
+    The next release drops --clip-weights and makes --weights the CLIP model unconditionally.
+    """
+    if captioner_weights is None and weights is not None:  # the old meaning of --weights
+        if clip_weights is not None:
+            deprecated("caption --weights COCA --clip-weights CLIP", "--captioner-weights COCA --weights CLIP")
+        else:
+            deprecated("caption --weights for the captioner", "--captioner-weights",
+                       "from the next release --weights names the CLIP model, as in every other command")
+        return weights, clip_weights
+    if clip_weights is not None:
+        if weights is not None:
+            raise UsageError("--weights and --clip-weights both name the CLIP checkpoint", "drop --clip-weights")
+        if captioner_weights is not None:
+            deprecated("caption --clip-weights", "--weights", "with --captioner-weights it names the CLIP model")
+        else:
+            deprecated("caption --clip-weights", "--weights from the next release",
+                       "until then --weights alone still names the captioner")
+        return captioner_weights, clip_weights
+    return captioner_weights, weights
 
 
 def _write_xmp(path: str, text: str, force: bool, style: str, quiet: bool) -> list[Any]:

@@ -19,6 +19,7 @@ import typer
 from mcphotos import __version__
 from mcphotos.cli.render import display_path
 from mcphotos.errors import McPhotosError, UsageError
+from mcphotos.models.registry import model_choices_help
 
 app = typer.Typer(
     name="mcphotos",
@@ -40,22 +41,32 @@ if not os.environ.get("MCPHOTOS_DEBUG"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 # -- shared options ------------------------------------------------------------------------------
+# Each declared once. The sets that go together (library, find filters, output format) are added
+# to commands by the decorators of mcphotos.cli.options, not repeated in each command.
+
+LIBRARY_PANEL = "Library options"
 
 StoreOpt = Annotated[str | None, typer.Option("--store", envvar="MCPHOTOS_HOME", metavar="DIR",
+                                               rich_help_panel=LIBRARY_PANEL,
                                                help="Home of the stores (default: the user data dir).")]
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", metavar="NAME",
-                                               help="MobileCLIP2-S0 (default), S2, B, S3, S4, L-14, "
-                                                    "MobileCLIP-S1/S2/B, or an open_clip config .json.")]
-WeightsOpt = Annotated[str | None, typer.Option("--weights", metavar="FILE",
-                                                 help="Local checkpoint instead of the hub download.")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", metavar="DEV",
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", metavar="NAME", rich_help_panel=LIBRARY_PANEL,
+                                               help=model_choices_help())]
+WeightsOpt = Annotated[str | None, typer.Option("--weights", metavar="FILE", rich_help_panel=LIBRARY_PANEL,
+                                                 help="Local checkpoint of the CLIP model instead of the hub "
+                                                      "download.")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", metavar="DEV", rich_help_panel=LIBRARY_PANEL,
                                                 help="cuda, mps or cpu (default: the best available).")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", metavar="P",
+PrecisionOpt = Annotated[str, typer.Option("--precision", metavar="P", rich_help_panel=LIBRARY_PANEL,
                                             help="auto, fp32, bf16 or fp16 for image encoding.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 PathsOpt = Annotated[bool, typer.Option("--paths", help="Bare paths, one per line.")]
 NullOpt = Annotated[bool, typer.Option("-0", "--null", help="Paths separated by NUL bytes (for xargs -0).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+PhotoArgs = Annotated[list[str] | None, typer.Argument(
+    help="Only photos under these directories, or these files (default: every indexed photo).",
+    show_default=False)]
+SheetOpt = Annotated[str | None, typer.Option("--sheet", metavar="FILE",
+                                              help="Also draw the results as a contact sheet (.jpg, .png or .webp).")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -88,7 +99,13 @@ def make_library(store: str | None, model: str | None, weights: str | None, devi
                  precision: str = "auto") -> Any:
     from mcphotos.library import Library
 
-    return Library(home=store, model=model, weights=weights, device=device, precision=precision)
+    return Library(home=store, model=model, weights=weights, device=device, precision=precision,
+                   on_warning=print_warning)
+
+
+def print_warning(message: str) -> None:
+    """The core's warnings (``Library(on_warning=…)``), one stderr line each."""
+    typer.echo(f"mcphotos: warning: {message}", err=True)
 
 
 def skip_printer(path: str, reason: str) -> None:

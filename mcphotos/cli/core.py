@@ -2,55 +2,47 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mcphotos.cli.common import (
-    DeviceOpt,
     JsonOpt,
-    ModelOpt,
-    NullOpt,
-    PathsOpt,
-    PrecisionOpt,
     Progress,
     QuietOpt,
-    StoreOpt,
-    WeightsOpt,
+    SheetOpt,
     app,
     handle_errors,
-    make_library,
     skip_printer,
 )
-from mcphotos.cli.render import choose_format, json_line
-from mcphotos.cli.search import (
-    AfterOpt,
-    AutoCutOpt,
-    BeforeOpt,
-    ExtOpt,
-    ImageOpt,
-    InOpt,
-    MinScoreOpt,
-    RelativeOpt,
-    TagOpt,
-    TopOpt,
-    build_spec,
-    show_hits,
-    write_sheet,
-)
+from mcphotos.cli.options import deprecated, find_options, library_options, old_option, output_options
+from mcphotos.cli.render import Format, json_line
+from mcphotos.cli.search import show_hits, write_sheet
+from mcphotos.errors import UsageError
 from mcphotos.units import human_bytes
+
+if TYPE_CHECKING:
+    from mcphotos.library import Library
+    from mcphotos.search.query import FindSpec
 
 
 @app.command()
 @handle_errors
+@library_options
 def index(
-    paths: Annotated[list[str], typer.Argument(help="Directories or files to index; '-' reads paths from stdin.",
-                                                show_default=False)],
-    null_input: Annotated[bool, typer.Option("-0", "--null", help="With '-': stdin paths are NUL-separated.")] = False,
-    hidden: Annotated[bool, typer.Option("--hidden", help="Also walk hidden directories and files.")] = False,
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="Directories or files to index; '-' reads newline-separated paths from stdin.", show_default=False)
+                     ] = None,
+    files0_from: Annotated[str | None, typer.Option(
+        "--files0-from", metavar="FILE",
+        help="Also index the NUL-separated paths listed in FILE ('-': stdin), as `find -print0` writes them.")
+                           ] = None,
+    null_input: Annotated[bool, old_option("-0", "--null")] = False,
+    hidden_: Annotated[bool, typer.Option("--hidden", help="Also walk hidden directories and files.")] = False,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", metavar="GLOB",
                                                        help="Skip names or paths matching GLOB (repeatable).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any file failed.")] = False,
@@ -59,27 +51,29 @@ def index(
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Decode processes (default: cores).")] = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
+    *,
+    lib: Library,
 ) -> None:
     """Index photos: walk, hash, embed new content, and prune files that are gone."""
     from mcphotos.indexing.indexer import IndexOptions
-    from mcphotos.indexing.walk import read_path_list
 
+    paths = list(paths or ())
+    if null_input:
+        deprecated("index -0/--null", "--files0-from -", "-0 means NUL-separated output everywhere else")
+    if not paths and files0_from is None:
+        raise UsageError("nothing to index", "give directories or files, '-' for paths on stdin, "
+                                             "or --files0-from FILE")
+    if "-" in paths and files0_from == "-":
+        raise UsageError("stdin holds one list: give '-' or --files0-from -, not both")
     roots = [p for p in paths if p != "-"]
-    stdin_paths = list(read_path_list(sys.stdin.buffer, nul=null_input)) if "-" in paths else None
-    lib = make_library(store, model, weights, device, precision)
+    listed = _path_list(paths, files0_from, null_input)
     progress = Progress(enabled=not quiet and sys.stderr.isatty())
-    options = IndexOptions(hidden=hidden, exclude=tuple(exclude or ()), retry_failed=retry_failed,
+    options = IndexOptions(hidden=hidden_, exclude=tuple(exclude or ()), retry_failed=retry_failed,
                            batch_size=batch_size, workers=workers)
     try:
-        report = lib.index(roots, stdin_paths, options, on_progress=progress.update, on_skip=skip_printer)
+        report = lib.index(roots, listed, options, on_progress=progress.update, on_skip=skip_printer)
     finally:
         progress.close()
-        lib.close()
     if json_:
         data = asdict(report)
         data["skipped"] = [{"path": p, "reason": r} for p, r in report.skipped]
@@ -94,41 +88,40 @@ def index(
         raise typer.Exit(1)
 
 
+def _path_list(paths: list[str], files0_from: str | None, nul_stdin: bool) -> list[str] | None:
+    """The paths listed on stdin ('-') and in --files0-from FILE; None when neither is given."""
+    from mcphotos.indexing.walk import read_path_list
+
+    if "-" not in paths and files0_from is None:
+        return None
+    listed = list(read_path_list(sys.stdin.buffer, nul=nul_stdin)) if "-" in paths else []
+    if files0_from == "-":
+        listed += read_path_list(sys.stdin.buffer, nul=True)
+    elif files0_from is not None:
+        try:
+            with open(os.path.expanduser(files0_from), "rb") as f:
+                listed += read_path_list(f, nul=True)
+        except OSError as e:
+            raise UsageError(f"cannot read {files0_from}: {e.strerror or e}") from None
+    return listed
+
+
 @app.command()
 @handle_errors
+@find_options(top=20)
+@output_options
+@library_options
 def find(
-    query: Annotated[str | None, typer.Argument(
-        help="What to look for: words, or terms like 'beach + sunset - people + 2*@photo.jpg'.",
-        show_default=False)] = None,
-    image: ImageOpt = None,
-    top: TopOpt = 20,
-    in_dir: InOpt = None,
-    ext: ExtOpt = None,
-    after: AfterOpt = None,
-    before: BeforeOpt = None,
-    tag: TagOpt = None,
-    min_score: MinScoreOpt = None,
-    relative: RelativeOpt = None,
-    auto_cut: AutoCutOpt = False,
-    sheet: Annotated[str | None, typer.Option("--sheet", metavar="FILE",
-                                              help="Also render the results as a contact sheet (.jpg/.png/.webp).")
-                     ] = None,
+    *,
+    spec: FindSpec,
+    sheet: SheetOpt = None,
     columns: Annotated[int, typer.Option("--columns", min=1, help="Thumbnails per row of the sheet.")] = 5,
     preview: Annotated[bool, typer.Option("--preview", help="Thumbnails inline (kitty/iTerm2 terminals).")] = False,
-    json_: JsonOpt = False,
-    paths: PathsOpt = False,
-    null: NullOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
+    fmt: Format,
+    lib: Library,
 ) -> None:
     """Find photos by description, by example (--image), or both combined, best first."""
-    fmt = choose_format(json_, paths, null)
-    spec = build_spec(query, image, top, in_dir, ext, after, before, tag, min_score, relative, auto_cut)
-    with make_library(store, model, weights, device, precision) as lib:
-        hits = lib.run_find(spec)
+    hits = lib.run_find(spec)
     if sheet:
         write_sheet(hits, sheet, columns)
     show_hits(hits, fmt, preview)
@@ -136,16 +129,10 @@ def find(
 
 @app.command()
 @handle_errors
-def status(
-    json_: JsonOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
-) -> None:
+@library_options
+def status(json_: JsonOpt = False, *, lib: Library) -> None:
     """Show where the store is, which model it serves, and what it holds."""
-    with make_library(store, model, weights, device) as lib:
-        st = lib.status()
+    st = lib.status()
     data: dict[str, Any] = {
         "home": st.home, "store": st.store_dir, "model": st.model, "source": st.source,
         "device": st.device, "precision": st.precision, "exists": st.exists, "ann": st.ann,

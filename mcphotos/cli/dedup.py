@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mcphotos.cli.common import (
-    JsonOpt,
-    ModelOpt,
-    NullOpt,
-    PathsOpt,
-    StoreOpt,
-    WeightsOpt,
-    app,
-    fail,
-    handle_errors,
-    make_library,
-)
-from mcphotos.cli.render import Format, choose_format, display_path, json_line, write_paths
+from mcphotos.cli.common import PhotoArgs, SheetOpt, app, fail, handle_errors
+from mcphotos.cli.options import library_options, output_options
+from mcphotos.cli.render import Format, display_path, json_line, write_paths
 from mcphotos.units import human_bytes
+
+if TYPE_CHECKING:
+    from mcphotos.library import Library
 
 TierOpt = Annotated[str, typer.Option("--tier", metavar="TIER",
                                       help="exact (same bytes), near (same picture, default) or similar (same scene).")]
@@ -34,9 +27,10 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Act without asking (r
 
 @app.command()
 @handle_errors
+@output_options
+@library_options(runs_model=False)
 def dedup(
-    paths: Annotated[list[str] | None, typer.Argument(help="Only photos under these (default: the whole store).",
-                                                      show_default=False)] = None,
+    paths: PhotoArgs = None,
     tier: TierOpt = "near",
     threshold: ThresholdOpt = None,
     keep: KeepOpt = "largest",
@@ -45,15 +39,11 @@ def dedup(
                                                      "undo with `mcphotos undo`).")] = None,
     hardlink: Annotated[bool, typer.Option("--hardlink", help="Replace exact duplicates with hard links "
                                                                "to the keeper (--tier exact only).")] = False,
-    sheet: Annotated[str | None, typer.Option("--sheet", metavar="FILE.jpg",
-                                              help="Also draw the groups as a contact sheet.")] = None,
+    sheet: SheetOpt = None,
     yes: YesOpt = False,
-    json_: JsonOpt = False,
-    paths_: PathsOpt = False,
-    null: NullOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
+    *,
+    fmt: Format,
+    lib: Library,
 ) -> None:
     """Find duplicate photos: exact copies, near-identical versions, or similar shots.
 
@@ -63,25 +53,23 @@ def dedup(
     """
     from mcphotos.errors import UsageError
 
-    fmt = choose_format(json_, paths_, null)
     if move_to and hardlink:
         raise UsageError("choose one of --move-to and --hardlink")
     if hardlink and tier != "exact":
         raise UsageError("--hardlink only replaces exact duplicates", "add --tier exact")
-    with make_library(store, model, weights) as lib:
-        report = lib.dedup(tier=tier, threshold=threshold, roots=paths or None, keep=keep)
-        _render(report, fmt)
-        _summary(report)
-        if sheet:
-            from mcphotos.cli.dupsheet import render_dedup_sheet
+    report = lib.dedup(tier=tier, threshold=threshold, roots=paths or None, keep=keep)
+    _render(report, fmt)
+    _summary(report)
+    if sheet:
+        from mcphotos.cli.dupsheet import render_dedup_sheet
 
-            if report.groups:
-                out = render_dedup_sheet(report.groups, sheet)
-                typer.echo(f"contact sheet: {display_path(out.path)}", err=True)
-            else:
-                typer.echo("no groups: no contact sheet written", err=True)
-        if (move_to or hardlink) and report.groups:
-            _act(lib, report, move_to, hardlink, paths, yes)
+        if report.groups:
+            out = render_dedup_sheet(report.groups, sheet)
+            typer.echo(f"contact sheet: {display_path(out.path)}", err=True)
+        else:
+            typer.echo("no groups: no contact sheet written", err=True)
+    if (move_to or hardlink) and report.groups:
+        _act(lib, report, move_to, hardlink, paths, yes)
 
 
 def _render(report: Any, fmt: Format) -> None:
@@ -156,25 +144,19 @@ def _confirm(what: str, yes: bool) -> None:
 
 
 def _act(lib: Any, report: Any, move_to: str | None, hardlink: bool, roots: list[str] | None, yes: bool) -> None:
-    from mcphotos.dedup.actions import hardlink_duplicates, move_duplicates, plan_moves
-
-    store = lib.store()
-    lock = store.writer_lock()
     on_item = (lambda p, what: typer.echo(f"{display_path(p)}: {what}", err=True)) if sys.stderr.isatty() else None
     if move_to:
-        moves = plan_moves(report.groups, move_to, roots)
+        moves = lib.plan_moves(report.groups, move_to, roots)
         total = sum(m.size for m in moves)
         typer.echo(f"plan: move {len(moves)} files ({human_bytes(total)}) into {display_path(move_to)}", err=True)
         _confirm(f"move {len(moves)} files into {move_to}", yes)
-        with lock:
-            result = move_duplicates(store, moves, move_to, on_item)
+        result = lib.move_duplicates(moves, move_to, on_item)
         verb = "moved"
     else:
         count = report.duplicate_count
         typer.echo(f"plan: replace {count} exact duplicates with hard links to their keepers", err=True)
         _confirm(f"replace {count} files with hard links", yes)
-        with lock:
-            result = hardlink_duplicates(store, report.groups, on_item)
+        result = lib.hardlink_duplicates(report.groups, on_item)
         verb = "hard-linked"
     for path, reason in result.skipped:
         typer.echo(f"skipping {display_path(path)}: {reason}", err=True)
@@ -193,18 +175,15 @@ def undo(
 ) -> None:
     """Put back what a `dedup --move-to` or `--hardlink` run changed, from its journal."""
     from mcphotos.dedup.actions import read_journal
-    from mcphotos.dedup.actions import undo as undo_journal
-    from mcphotos.store.database import Store
+    from mcphotos.library import Library
 
     entries = read_journal(journal)
     actions = [e for e in entries if e.get("op") in ("move", "hardlink")]
     typer.echo(f"plan: undo {len(actions)} {entries[0].get('kind', '')} actions from {display_path(journal)}",
                err=True)
     _confirm(f"undo {len(actions)} actions", yes)
-    with Store(entries[0]["store"], create=False) as store, store.writer_lock():
-        on_item = (lambda p, what: typer.echo(f"{display_path(p)}: {what}", err=True)) \
-            if sys.stderr.isatty() else None
-        result = undo_journal(store, journal, on_item)
+    on_item = (lambda p, what: typer.echo(f"{display_path(p)}: {what}", err=True)) if sys.stderr.isatty() else None
+    result = Library.undo(journal, on_item)
     for path, reason in result.skipped:
         typer.echo(f"skipping {display_path(path)}: {reason}", err=True)
     typer.echo(f"restored {result.done} files ({human_bytes(result.bytes)})"

@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 
-from mcphotos.cli.common import (
-    DeviceOpt,
-    JsonOpt,
-    ModelOpt,
-    PrecisionOpt,
-    StoreOpt,
-    WeightsOpt,
-    app,
-    handle_errors,
-    make_library,
-)
+from mcphotos.cli.common import JsonOpt, app, handle_errors
+from mcphotos.cli.options import library_options
 from mcphotos.cli.render import display_path, json_line
 from mcphotos.errors import UsageError
+
+if TYPE_CHECKING:
+    from mcphotos.library import Library
 
 
 @app.command()
 @handle_errors
+@library_options
 def embed(
     paths: Annotated[list[str] | None, typer.Argument(help="Photos to embed.", show_default=False)] = None,
     text: Annotated[list[str] | None, typer.Option("--text", "-t", metavar="TEXT",
@@ -33,11 +28,8 @@ def embed(
                                             help="Write an N×dim float32 .npy plus FILE.paths.txt (one line per row).")
                    ] = None,
     json_: JsonOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
+    *,
+    lib: Library,
 ) -> None:
     """Print or write unit embeddings of photos (from the store when cached) or of texts (--text)."""
     from mcphotos.export import write_npy
@@ -47,16 +39,14 @@ def embed(
                          "mcphotos embed PHOTO... or mcphotos embed --text 'a dog'")
     if out and json_:
         raise UsageError("choose one of --out and --json")
-    with make_library(store, model, weights, device, precision) as lib:
-        if text:
-            vectors = lib.text_vectors(list(text)) if lib.store_dir.joinpath("store.db").exists() \
-                else lib.engine().encode_texts(list(text))
-            rows = [{"text": t, "vector": v} for t, v in zip(text, vectors, strict=True)]
-            names = list(text)
-        else:
-            found = lib.image_embeddings(list(paths or ()))
-            rows = [{"path": e.path, "hash": e.hash, "vector": e.vector, "cached": e.cached} for e in found]
-            names = [e.path for e in found]
+    if text:
+        vectors = lib.text_embeddings(list(text))
+        rows = [{"text": t, "vector": v} for t, v in zip(text, vectors, strict=True)]
+        names = list(text)
+    else:
+        found = lib.image_embeddings(list(paths or ()))
+        rows = [{"path": e.path, "hash": e.hash, "vector": e.vector, "cached": e.cached} for e in found]
+        names = [e.path for e in found]
     if out:
         side = write_npy(Path(out), np.stack([r["vector"] for r in rows]), names)
         typer.echo(f"wrote {len(rows)} vectors to {display_path(out)} and {'texts' if text else 'paths'} to "
@@ -69,18 +59,15 @@ def embed(
 
 @app.command()
 @handle_errors
+@library_options(runs_model=False)
 def export(
     directory: Annotated[str, typer.Argument(metavar="DIR", help="Where to write the export.", show_default=False)],
     json_: JsonOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
+    *,
+    lib: Library,
 ) -> None:
     """Write the whole store: vectors as .npy and metadata as .jsonl (clip-retrieval layout)."""
-    from mcphotos.export import export_store
-
-    with make_library(store, model, weights) as lib:
-        report = export_store(lib.store(create=False), directory, tags=lib.tags_for_hashes)
+    report = lib.export(directory)
     if json_:
         typer.echo(json_line({"directory": report.directory, "rows": report.rows, "dim": report.dim,
                               "parquet": report.parquet}))

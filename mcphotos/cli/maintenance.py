@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mcphotos.cli.common import JsonOpt, ModelOpt, StoreOpt, WeightsOpt, app, handle_errors, make_library
+from mcphotos.cli.common import JsonOpt, app, handle_errors
+from mcphotos.cli.options import library_options
 from mcphotos.cli.render import json_line
+
+if TYPE_CHECKING:
+    from mcphotos.library import Library
 
 
 @app.command()
 @handle_errors
+@library_options(runs_model=False)
 def check(
     repair: Annotated[bool, typer.Option("--repair", help="Rebuild the search index and drop broken vectors "
                                                           "(their photos are re-embedded by the next index).")] = False,
     json_: JsonOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
+    *,
+    lib: Library,
 ) -> None:
     """Verify the store: SQLite integrity, vectors, and the search index. Exit 1 if damaged."""
-    from mcphotos.store.check import check_store
-    from mcphotos.store.check import repair as do_repair
-
-    with make_library(store, model, weights) as lib:
-        st = lib.store(create=False)
-        if repair:
-            lock = st.writer_lock()
-            lock.acquire()
-            try:
-                report = do_repair(st)
-            finally:
-                lock.release()
-        else:
-            report = check_store(st)
+    report = lib.repair() if repair else lib.check()
     if json_:
         typer.echo(json_line({"ok": report.ok, "problems": report.problems, "repaired": report.repaired,
                               "images": report.images, "files": report.files}))

@@ -8,18 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mcphotos.cli.common import (
-    DeviceOpt,
-    JsonOpt,
-    ModelOpt,
-    PrecisionOpt,
-    StoreOpt,
-    WeightsOpt,
-    app,
-    fail,
-    handle_errors,
-    make_library,
-)
+from mcphotos.cli.common import JsonOpt, app, fail, handle_errors
+from mcphotos.cli.options import LibraryArgs, library_options
 from mcphotos.cli.render import display_path, json_line, write_records
 from mcphotos.errors import UsageError
 
@@ -30,6 +20,7 @@ RANK_COLUMNS = [("rank", "rank"), ("probability", "prob"), ("cosine", "cosine"),
 
 @app.command()
 @handle_errors
+@library_options
 def score(
     args: Annotated[list[str] | None, typer.Argument(
         metavar="PHOTO CAPTION...",
@@ -46,14 +37,11 @@ def score(
     metric: Annotated[str, typer.Option(
         "--metric", metavar="M", help="What --min compares: cosine or clipscore (2.5*max(cos,0)).")] = "cosine",
     json_: JsonOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = "auto",
+    *,
+    lib_args: LibraryArgs,
 ) -> None:
     """Score how well captions fit photos: cosine and CLIPScore, rankings, batches, existing alt text."""
-    from mcphotos.captions.scoring import PairError, Scorer, below, check_metric
+    from mcphotos.captions.scoring import PairError, below, check_metric
 
     check_metric(metric)
     args = list(args or [])
@@ -66,8 +54,8 @@ def score(
     if from_metadata and not args:
         raise UsageError("--from-metadata needs photos or directories")
 
-    lib = make_library(store, model, weights, device, precision)
-    scorer = Scorer(lib)
+    lib = lib_args.open()
+    scorer = lib.scorer()
     failed: list[tuple[str, str, float]] = []
     problems = 0
     try:

@@ -5,24 +5,16 @@ from __future__ import annotations
 import enum
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mcphotos.cli.common import (
-    DeviceOpt,
-    JsonOpt,
-    ModelOpt,
-    NullOpt,
-    PathsOpt,
-    QuietOpt,
-    StoreOpt,
-    WeightsOpt,
-    app,
-    handle_errors,
-    make_library,
-)
-from mcphotos.cli.render import Format, choose_format, display_path, json_line, write_paths, write_records
+from mcphotos.cli.common import JsonOpt, PhotoArgs, QuietOpt, app, handle_errors
+from mcphotos.cli.options import deprecated, library_options, old_option, output_options
+from mcphotos.cli.render import Format, display_path, json_line, write_paths, write_records
+
+if TYPE_CHECKING:
+    from mcphotos.library import Library
 
 
 class XmpName(str, enum.Enum):
@@ -30,16 +22,17 @@ class XmpName(str, enum.Enum):
     adobe = "adobe"
 
 
-PhotoArgs = Annotated[list[str] | None, typer.Argument(
-    help="Only photos under these directories, or these files (default: every indexed photo).",
-    show_default=False)]
 XmpNameOpt = Annotated[XmpName, typer.Option("--xmp-name", help="Name of a new sidecar: darktable (photo.jpg.xmp) "
                                                                 "or adobe (photo.xmp). Existing ones are always used.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would change; store and write nothing.")]
+LabelsFilterOpt = Annotated[str | None, typer.Option("--labels", "-l", metavar="SET",
+                                                     help="Only the tags of this label set (default: all sets).")]
 
 
 @app.command()
 @handle_errors
+@output_options
+@library_options
 def tag(
     labels: Annotated[str, typer.Option("--labels", "-l", metavar="SET",
                                         help="A label file, or the name of a shipped set (see `mcphotos labels`).",
@@ -57,26 +50,20 @@ def tag(
                                                                 "(image files are never touched).")] = False,
     xmp_name: XmpNameOpt = XmpName.darktable,
     dry_run: DryRunOpt = False,
-    json_: JsonOpt = False,
-    paths_out: PathsOpt = False,
-    null: NullOpt = False,
+    *,
+    fmt: Format,
     quiet: QuietOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    device: DeviceOpt = None,
+    lib: Library,
 ) -> None:
     """Tag indexed photos zero-shot with a label set; tags are stored (and optionally written to XMP)."""
     from mcphotos.tagging.labels import resolve_labels
     from mcphotos.tagging.tagger import TagOptions
 
-    fmt = choose_format(json_, paths_out, null)
     label_set = resolve_labels(labels)
     options = TagOptions(mode="single" if single else "multi", threshold=threshold, top_k=top_k, min_prob=min_prob)
-    with make_library(store, model, weights, device) as lib:
-        report = lib.tag(label_set, paths, options, dry_run=dry_run,
-                         on_status=None if quiet else lambda msg: typer.echo(msg, err=True))
-        changes = lib.write_sidecars(report, xmp_name.value, dry_run) if write_xmp else []
+    report = lib.tag(label_set, paths, options, dry_run=dry_run,
+                     on_status=None if quiet else lambda msg: typer.echo(msg, err=True))
+    changes = lib.write_sidecars(report, xmp_name.value, dry_run) if write_xmp else []
     by_photo: dict[str, list[Any]] = {}
     for ch in changes:
         by_photo.setdefault(ch.image, []).append(ch)
@@ -108,24 +95,20 @@ def tag(
 
 @app.command("tags")
 @handle_errors
+@output_options
+@library_options(runs_model=False)
 def tags_cmd(
     paths: Annotated[list[str], typer.Argument(help="Photos, or directories of photos, to show the tags of.",
                                                 show_default=False)],
-    labels: Annotated[str | None, typer.Option("--labels", "-l", metavar="SET",
-                                               help="Only the tags of this label set.")] = None,
-    json_: JsonOpt = False,
-    paths_out: PathsOpt = False,
-    null: NullOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
+    labels: LabelsFilterOpt = None,
+    *,
+    fmt: Format,
+    lib: Library,
 ) -> None:
     """Show the stored tags of photos (exit 1 if a path is not indexed)."""
     from mcphotos.tagging.labels import set_name
 
-    fmt = choose_format(json_, paths_out, null)
-    with make_library(store, model, weights) as lib:
-        photos, missing = lib.photo_tags(paths, set_name(labels) if labels else None)
+    photos, missing = lib.photo_tags(paths, set_name(labels) if labels else None)
     if fmt is Format.json:
         for p in photos:
             sys.stdout.write(json_line({"path": p.path, "hash": p.hash, "tags": [
@@ -148,24 +131,27 @@ def tags_cmd(
 
 @app.command()
 @handle_errors
+@library_options(runs_model=False)
 def untag(
     paths: PhotoArgs = None,
-    labels: Annotated[str | None, typer.Option("--labels", "-l", metavar="SET",
-                                               help="Only the tags of this label set (default: all sets).")] = None,
-    xmp: Annotated[bool, typer.Option("--xmp", help="Also remove them from XMP sidecars (only mcphotos' own "
-                                                    "keywords; everything else in a sidecar stays).")] = False,
+    labels: LabelsFilterOpt = None,
+    write_xmp: Annotated[bool, typer.Option("--write-xmp", help="Also remove them from XMP sidecars (only "
+                                                                "mcphotos' own keywords; everything else in a "
+                                                                "sidecar stays).")] = False,
+    xmp_old: Annotated[bool, old_option("--xmp")] = False,
     xmp_name: XmpNameOpt = XmpName.darktable,
     dry_run: DryRunOpt = False,
     quiet: QuietOpt = False,
-    store: StoreOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
+    *,
+    lib: Library,
 ) -> None:
-    """Forget stored tags of photos, and with --xmp remove mcphotos' keywords from their sidecars."""
+    """Forget stored tags of photos, and with --write-xmp remove mcphotos' keywords from their sidecars."""
     from mcphotos.tagging.labels import set_name
 
-    with make_library(store, model, weights) as lib:
-        report = lib.untag(paths, set_name(labels) if labels else None, xmp, xmp_name.value, dry_run)
+    if xmp_old:
+        deprecated("untag --xmp", "--write-xmp", "as in tag and caption")
+    xmp = write_xmp or xmp_old
+    report = lib.untag(paths, set_name(labels) if labels else None, xmp, xmp_name.value, dry_run)
     _report_changes(report.sidecars, dry_run, quiet)
     if not quiet:
         verb = "would remove" if dry_run else "removed"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mcphotos.dedup.choices import Action, Tier
 from mcphotos.dedup.finder import Group
 from mcphotos.errors import McPhotosError, UsageError
 from mcphotos.store.database import Store, encode_path
@@ -43,11 +44,11 @@ class Move:
 
 @dataclass
 class ActionReport:
+    journal: str  # the journal the actions were written to (or read from, for undo)
     done: int = 0
     bytes: int = 0
     already: int = 0  # undo: entries a previous undo already reversed
     skipped: list[tuple[str, str]] = field(default_factory=list)
-    journal: str | None = None
 
 
 Progress = Callable[[str, str], None]  # (path, what happened)
@@ -97,16 +98,15 @@ def _free_name(path: str, taken: set[str]) -> str:
 def move_duplicates(store: Store, moves: Sequence[Move], dest: str, on_item: Progress | None = None) -> ActionReport:
     dest = os.path.abspath(os.path.expanduser(dest))
     os.makedirs(dest, exist_ok=True)
-    report = ActionReport()
-    with _Journal.create(Path(dest), "move", store) as journal:
-        report.journal = str(journal.path)
+    with _Journal.create(Path(dest), Action.MOVE, store) as journal:
+        report = ActionReport(str(journal.path))
         for mv in moves:
             reason = _changed_since_indexing(store, mv.src)
             if reason:
                 report.skipped.append((mv.src, reason))
                 continue
             st = os.lstat(mv.src)
-            journal.write({"op": "move", "src": mv.src, "dst": mv.dst, "size": mv.size, "hash": mv.hash,
+            journal.write({"op": Action.MOVE, "src": mv.src, "dst": mv.dst, "size": mv.size, "hash": mv.hash,
                            "mtime_ns": st.st_mtime_ns})
             try:
                 os.makedirs(os.path.dirname(mv.dst), exist_ok=True)
@@ -158,13 +158,12 @@ def _copy_exclusive(src: str, dst: str) -> None:
 
 
 def hardlink_duplicates(store: Store, groups: Sequence[Group], on_item: Progress | None = None) -> ActionReport:
-    report = ActionReport()
-    if any(m.tier != "exact" for g in groups for m in g.duplicates):
+    if any(m.tier != Tier.EXACT for g in groups for m in g.duplicates):
         raise UsageError("--hardlink only replaces exact duplicates", "use it with --tier exact")
     jdir = store.dir / "journals"
     jdir.mkdir(parents=True, exist_ok=True)
-    with _Journal.create(jdir, "hardlink", store) as journal:
-        report.journal = str(journal.path)
+    with _Journal.create(jdir, Action.HARDLINK, store) as journal:
+        report = ActionReport(str(journal.path))
         for g in groups:
             keeper = g.keeper.path
             for m in g.duplicates:
@@ -173,7 +172,7 @@ def hardlink_duplicates(store: Store, groups: Sequence[Group], on_item: Progress
                     report.skipped.append((m.path, reason))
                     continue
                 st = os.stat(m.path)
-                journal.write({"op": "hardlink", "path": m.path, "keeper": keeper, "size": st.st_size,
+                journal.write({"op": Action.HARDLINK, "path": m.path, "keeper": keeper, "size": st.st_size,
                                "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns,
                                "atime_ns": st.st_atime_ns, "hash": m.hash})
                 tmp = _temp_name(m.path)
@@ -213,10 +212,10 @@ def _temp_name(path: str) -> str:
 def undo(store: Store, journal_path: str, on_item: Progress | None = None) -> ActionReport:
     """Reverse a journal's actions, newest first. Safe to run twice: done work is skipped."""
     entries = read_journal(journal_path)
-    report = ActionReport(journal=journal_path)
+    report = ActionReport(journal_path)
     dests: set[str] = set()
     for e in reversed(entries):
-        if e.get("op") == "move":
+        if e.get("op") == Action.MOVE:
             src, dst = e["src"], e["dst"]
             dests.add(os.path.dirname(journal_path))
             if not os.path.lexists(dst):
@@ -235,7 +234,7 @@ def undo(store: Store, journal_path: str, on_item: Progress | None = None) -> Ac
             report.bytes += int(e.get("size", 0))
             if on_item:
                 on_item(src, "restored")
-        elif e.get("op") == "hardlink":
+        elif e.get("op") == Action.HARDLINK:
             path, keeper = e["path"], e["keeper"]
             try:
                 linked = os.path.samefile(path, keeper)
@@ -292,7 +291,7 @@ class _Journal:
         self.f = open(path, "x", encoding="utf-8")  # noqa: SIM115 (closed in __exit__)
 
     @classmethod
-    def create(cls, directory: Path, kind: str, store: Store) -> _Journal:
+    def create(cls, directory: Path, kind: Action, store: Store) -> _Journal:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         path = Path(_free_name(str(directory / f"{JOURNAL_PREFIX}{kind}-{stamp}.jsonl"), set()))
         j = cls(path)

@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mcphotos.dedup import perceptual as pc
 from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.store.database import Store, decode_path, encode_path, prefix_range
+
+if TYPE_CHECKING:
+    from mcphotos.store.ann import AnnIndex
 
 # The spec used to backfill a store that never recorded its own (the default model's).
 FALLBACK_SPEC = PreprocessSpec(size=(256, 256), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear")
@@ -121,21 +124,21 @@ class Catalog:
         cos = np.einsum("ij,ij->i", v[a], v[b])
         return bool(np.median(cos) < INFORMATIVE_MEDIAN)
 
-    def embedding_pairs(self, k: int, ann: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def embedding_pairs(self, k: int, ann: AnnIndex | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pairs where one is among the other's k nearest embeddings, with their cosines."""
         empty = np.zeros(0, np.int64)
         if self.n < 2 or not self.vectors_available():
             return empty, empty, np.zeros(0, np.float32)
         # The store's ANN cache when it covers mostly photos in scope; otherwise an index of just these.
         covers = self.n * 2 >= self.store.image_count() and self.n > 256
-        if ann is not None and covers and ann.ensure(allow_build=False):
+        index = ann.index if ann is not None and covers and ann.ensure(allow_build=False) else None
+        if index is not None:
             try:  # the queries straight from the index's memory: no second read of every vector
-                v = ann.index.get_items(self.ids, return_type="numpy")
+                v = index.get_items(self.ids, return_type="numpy")
             except (RuntimeError, TypeError):
                 v = self.vectors()
-            ann.index.set_ef(max(24, 2 * (k + 1)))
-            labels, dist = ann.index.knn_query(v, k=min(k + 1, ann.index.get_current_count()),
-                                               num_threads=pc._threads())
+            index.set_ef(max(24, 2 * (k + 1)))
+            labels, dist = index.knn_query(v, k=min(k + 1, index.get_current_count()), num_threads=pc._threads())
             order = np.argsort(self.ids)
             sorted_ids = self.ids[order]
             pos = np.searchsorted(sorted_ids, labels).clip(0, self.n - 1)
@@ -154,7 +157,11 @@ def load_catalog(store: Store, roots: Sequence[str] | None = None, excluded: Seq
             if not any(os.path.join(r, "").startswith(os.path.join(os.path.abspath(d), "")) for r in roots_abs)]
     row_of: dict[int, int] = {}
     img_rows: list[tuple] = []
-    paths, sizes, mtimes, file_image, files_of = [], [], [], [], []
+    paths: list[str] = []
+    sizes: list[int] = []
+    mtimes: list[int] = []
+    file_image: list[int] = []
+    files_of: list[list[int]] = []
     seen: set[bytes] = set()
     for raw, size, mtime, image_id, h, ph, colors, detail, w, hgt, taken in rows:
         if raw in seen:

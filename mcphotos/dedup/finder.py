@@ -22,17 +22,23 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from mcphotos.dedup import perceptual as pc
 from mcphotos.dedup.catalog import Catalog, load_catalog
-from mcphotos.dedup.keeper import KEEP_POLICIES, choose_keeper
+from mcphotos.dedup.choices import KeepPolicy, Role, Tier
+from mcphotos.dedup.keeper import choose_keeper, parse_policy
+from mcphotos.enums import parse_choice
 from mcphotos.errors import UsageError
+from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.store.database import Store
 
-TIERS = ("exact", "near", "similar")
+if TYPE_CHECKING:
+    from mcphotos.store.ann import AnnIndex
+
+TIERS: tuple[Tier, ...] = tuple(Tier)  # by rank: exact, near, similar
 DEFAULT_NEAR_BITS = 14  # bench/dedup_quality.py: recall and precision on real photos
 NEAR_COLOR = 27.0  # colour-layout distance (grey levels) allowed for a near pair
 DEFAULT_SIMILAR = 0.88  # cosine
@@ -44,15 +50,14 @@ SIMILAR_NEIGHBOURS = 10
 NEAR_VETO_COS = 0.6
 NEAR_EMBED_COS = 0.97
 NEAR_EMBED_EXTRA_BITS = 6
-_RANK = {"exact": 0, "near": 1, "similar": 2}
 
 
 @dataclass
 class Member:
     path: str
     hash: str
-    role: str  # "keeper" or "duplicate"
-    tier: str  # relation to the keeper: "keeper", "exact", "near" or "similar"
+    role: Role
+    tier: Tier | Literal[Role.KEEPER]  # relation to the keeper (the keeper itself: Role.KEEPER)
     size: int
     width: int | None
     height: int | None
@@ -66,7 +71,7 @@ class Member:
 
 @dataclass
 class Group:
-    tier: str
+    tier: Tier
     reason: str
     members: list[Member]  # keeper first
 
@@ -81,9 +86,9 @@ class Group:
 
 @dataclass
 class DedupReport:
-    tier: str
+    tier: Tier
     threshold: float | None
-    keep: str
+    keep: KeepPolicy
     groups: list[Group] = field(default_factory=list)
     files: int = 0
     images: int = 0
@@ -104,41 +109,48 @@ class DedupReport:
         return sum(m.size for g in self.groups for m in g.duplicates)
 
 
-def check_options(tier: str, threshold: float | None, keep: str) -> float | None:
-    if tier not in TIERS:
-        raise UsageError(f"unknown tier '{tier}'", "use exact, near or similar")
-    if keep not in KEEP_POLICIES:
-        raise UsageError(f"unknown keeper policy '{keep}'", f"use one of {', '.join(KEEP_POLICIES)}")
+def parse_tier(tier: Tier | str) -> Tier:
+    """``tier`` as a :class:`Tier`; UsageError for anything else."""
+    return parse_choice(Tier, tier, "tier")
+
+
+def check_options(tier: Tier | str, threshold: float | None, keep: KeepPolicy | str) -> float | None:
+    """The threshold to use (the tier's default when None): None exactly for the exact tier."""
+    tier, keep = parse_tier(tier), parse_policy(keep)
     if threshold is None:
-        return None if tier == "exact" else (DEFAULT_NEAR_BITS if tier == "near" else DEFAULT_SIMILAR)
-    if tier == "exact":
+        return None if tier is Tier.EXACT else (DEFAULT_NEAR_BITS if tier is Tier.NEAR else DEFAULT_SIMILAR)
+    if tier is Tier.EXACT:
         raise UsageError("--threshold does not apply to --tier exact (identical bytes)")
-    if tier == "near" and not (0 <= threshold <= 64 and float(threshold).is_integer()):
+    if tier is Tier.NEAR and not (0 <= threshold <= 64 and float(threshold).is_integer()):
         raise UsageError("for --tier near, --threshold is the pHash distance in bits: a whole number 0-64")
-    if tier == "similar" and not (-1.0 <= threshold <= 1.0):
+    if tier is Tier.SIMILAR and not (-1.0 <= threshold <= 1.0):
         raise UsageError("for --tier similar, --threshold is a cosine between -1 and 1")
     return threshold
 
 
-def find_duplicates(store: Store, tier: str = "near", threshold: float | None = None,
-                    roots: Sequence[str] | None = None, keep: str = "largest", spec: Any = None,
-                    excluded: Sequence[str] = (), exists: Callable[[str], bool] = os.path.exists,
-                    ann: Any = None) -> DedupReport:
-    """Duplicate groups among the indexed photos (under ``roots``, if given)."""
+def find_duplicates(store: Store, tier: Tier | str = Tier.NEAR, threshold: float | None = None,
+                    roots: Sequence[str] | None = None, keep: KeepPolicy | str = KeepPolicy.LARGEST,
+                    spec: PreprocessSpec | None = None, excluded: Sequence[str] = (),
+                    exists: Callable[[str], bool] = os.path.exists, ann: AnnIndex | None = None) -> DedupReport:
+    """Duplicate groups among the indexed photos (under ``roots``, if given).
+
+    ``tier`` and ``keep`` take the enums' members or their string values.
+    """
     started = time.monotonic()
+    tier, keep = parse_tier(tier), parse_policy(keep)
     threshold = check_options(tier, threshold, keep)
     report = DedupReport(tier, threshold, keep)
-    cat = load_catalog(store, roots, excluded, spec, backfill=tier != "exact")
+    cat = load_catalog(store, roots, excluded, spec, backfill=tier is not Tier.EXACT)
     report.files, report.images, report.backfilled = len(cat.paths), cat.n, cat.backfilled
     edges_i, edges_j, edge_tier = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int8)]
-    if tier != "exact" and cat.n > 1:
-        near_bits = int(threshold) if tier == "near" else DEFAULT_NEAR_BITS
+    if threshold is not None and cat.n > 1:  # threshold is None exactly for the exact tier
+        near_bits = int(threshold) if tier is Tier.NEAR else DEFAULT_NEAR_BITS
         informative = report.embeddings_informative = cat.embeddings_informative()
-        report.embeddings_used = informative or tier == "similar"
+        report.embeddings_used = informative or tier is Tier.SIMILAR
         i, j = _near_candidates(cat, near_bits, informative, report)
         # Near pairs come from the perceptual searches (the embeddings only judge them); the
         # embedding kNN, the costly search, is for the similar tier.
-        if tier == "similar":
+        if tier is Tier.SIMILAR:
             ki, kj, kcos = cat.embedding_pairs(SIMILAR_NEIGHBOURS, ann)
             report.candidates["embedding kNN"] = len(ki)
             code = pc.unique_codes(np.concatenate([i * cat.n + j, ki * cat.n + kj]))
@@ -146,14 +158,14 @@ def find_duplicates(store: Store, tier: str = "near", threshold: float | None = 
         near = _near_pass(cat, i, j, near_bits, informative)
         edges_i.append(i[near])
         edges_j.append(j[near])
-        edge_tier.append(np.full(int(near.sum()), 1, np.int8))
-        if tier == "similar":
+        edge_tier.append(np.full(int(near.sum()), Tier.NEAR.rank, np.int8))
+        if tier is Tier.SIMILAR:
             # Similar pairs are the embedding neighbours (cosines from the kNN search) not already near.
             rest = ~np.isin(ki * cat.n + kj, i[near] * cat.n + j[near])
-            sim = _similar_pass(cat, ki[rest], kj[rest], kcos[rest], float(threshold))  # type: ignore[arg-type]
+            sim = _similar_pass(cat, ki[rest], kj[rest], kcos[rest], float(threshold))
             edges_i.append(ki[rest][sim])
             edges_j.append(kj[rest][sim])
-            edge_tier.append(np.full(int(sim.sum()), 2, np.int8))
+            edge_tier.append(np.full(int(sim.sum()), Tier.SIMILAR.rank, np.int8))
     ei, ej, et = np.concatenate(edges_i), np.concatenate(edges_j), np.concatenate(edge_tier)
     report.pairs = len(ei)
     report.groups, report.missing = _build_groups(cat, ei, ej, et, keep, exists)
@@ -226,7 +238,7 @@ def _similar_pass(cat: Catalog, i: np.ndarray, j: np.ndarray, cos: np.ndarray, t
 # -- groups --------------------------------------------------------------------------------------
 
 
-def _build_groups(cat: Catalog, ei: np.ndarray, ej: np.ndarray, et: np.ndarray, keep: str,
+def _build_groups(cat: Catalog, ei: np.ndarray, ej: np.ndarray, et: np.ndarray, keep: KeepPolicy,
                   exists: Callable[[str], bool]) -> tuple[list[Group], int]:
     roots = pc.components(cat.n, ei, ej)
     by_root: dict[int, list[int]] = {}
@@ -284,12 +296,15 @@ def _group(cat: Catalog, order: list[int], reason: str, adjacency: dict[int, lis
     imgs = cat.file_image[np.array(order)]
     ham, col, cos = scores
     members = []
+    loosest = Tier.EXACT
     for n, f in enumerate(order):
         img = int(imgs[n])
-        m = _member(cat, f, "keeper" if n == 0 else "duplicate")
+        m = _member(cat, f, Role.KEEPER if n == 0 else Role.DUPLICATE)
         if n > 0:
             rank, parent = label.get(img, (0, None))
-            m.tier = TIERS[rank] if img != k_img else "exact"
+            tier = TIERS[rank] if img != k_img else Tier.EXACT
+            m.tier = tier
+            loosest = max(loosest, tier, key=lambda t: t.rank)
             if cat.has_signature[k_img] and cat.has_signature[img]:
                 m.hamming, m.color = int(ham[n]), round(float(col[n]), 1)
             if cos is not None:
@@ -297,11 +312,11 @@ def _group(cat: Catalog, order: list[int], reason: str, adjacency: dict[int, lis
             if parent is not None and parent != k_img:
                 m.via = cat.paths[cat.files_of[parent][0]]
         members.append(m)
-    tier = TIERS[max(_RANK[m.tier] for m in members[1:])]
-    return Group(tier, reason, members)
+    return Group(loosest, reason, members)
 
 
-def _member(cat: Catalog, f: int, role: str) -> Member:
+def _member(cat: Catalog, f: int, role: Role) -> Member:
     img = int(cat.file_image[f])
-    return Member(cat.paths[f], cat.hashes[img], role, "keeper" if role == "keeper" else "exact",
+    tier: Tier | Literal[Role.KEEPER] = Role.KEEPER if role is Role.KEEPER else Tier.EXACT
+    return Member(cat.paths[f], cat.hashes[img], role, tier,
                   int(cat.sizes[f]), cat.widths[img], cat.heights[img], cat.taken_at[img], int(cat.mtimes[f]))

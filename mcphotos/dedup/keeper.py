@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
+from mcphotos.dedup.choices import KeepPolicy
+from mcphotos.enums import parse_choice
 from mcphotos.units import human_bytes
 
-KEEP_POLICIES = ("largest", "oldest", "newest", "shortest-path")
+if TYPE_CHECKING:
+    from mcphotos.dedup.catalog import Catalog
+
+KEEP_POLICIES: tuple[KeepPolicy, ...] = tuple(KeepPolicy)
 
 
-def _pixels(cat: Any, f: int) -> int:
+def parse_policy(policy: KeepPolicy | str) -> KeepPolicy:
+    """``policy`` as a :class:`KeepPolicy`; UsageError for anything else."""
+    return parse_choice(KeepPolicy, policy, "keeper policy", f"use one of {', '.join(KEEP_POLICIES)}")
+
+
+def _pixels(cat: Catalog, f: int) -> int:
     img = int(cat.file_image[f])
     return (cat.widths[img] or 0) * (cat.heights[img] or 0)
 
 
-def _date(cat: Any, f: int) -> tuple[float, str]:
+def _date(cat: Catalog, f: int) -> tuple[float, str]:
     """(timestamp, description): EXIF capture time when present, else the file's mtime."""
     img = int(cat.file_image[f])
     ts = float(cat.taken_ts[img])
@@ -25,33 +35,32 @@ def _date(cat: Any, f: int) -> tuple[float, str]:
     return mtime, f"modified {datetime.fromtimestamp(mtime).isoformat(timespec='seconds')}"
 
 
-def choose_keeper(cat: Any, files: list[int], policy: str) -> tuple[int, str]:
+def choose_keeper(cat: Catalog, files: list[int], policy: KeepPolicy | str) -> tuple[int, str]:
     """(file, reason). Ties fall through to the largest picture, then the largest file, then the path."""
+    policy = parse_policy(policy)
 
-    def size_key(f: int) -> tuple:
+    def size_key(f: int) -> tuple[int, int, int, str]:
         return (-_pixels(cat, f), -int(cat.sizes[f]), len(cat.paths[f]), cat.paths[f])
 
-    if policy == "largest":
+    if policy is KeepPolicy.LARGEST:
         ranked = sorted(files, key=size_key)
-    elif policy in ("oldest", "newest"):
-        sign = 1 if policy == "oldest" else -1
+    elif policy in (KeepPolicy.OLDEST, KeepPolicy.NEWEST):
+        sign = 1 if policy is KeepPolicy.OLDEST else -1
         ranked = sorted(files, key=lambda f: (sign * _date(cat, f)[0], *size_key(f)))
-    elif policy == "shortest-path":
+    else:
         ranked = sorted(files, key=lambda f: (len(cat.paths[f]), *size_key(f)))
-    else:  # validated by the caller
-        raise ValueError(policy)
     best, runner = ranked[0], ranked[1]
     return best, _reason(cat, policy, best, runner)
 
 
-def _reason(cat: Any, policy: str, best: int, runner: int) -> str:
+def _reason(cat: Catalog, policy: KeepPolicy, best: int, runner: int) -> str:
     img = int(cat.file_image[best])
     dims = f"{cat.widths[img]}x{cat.heights[img]}" if cat.widths[img] else "size unknown"
-    if policy in ("oldest", "newest") and _date(cat, best)[0] != _date(cat, runner)[0]:
+    if policy in (KeepPolicy.OLDEST, KeepPolicy.NEWEST) and _date(cat, best)[0] != _date(cat, runner)[0]:
         return f"{policy}: {_date(cat, best)[1]}"
-    if policy == "shortest-path" and len(cat.paths[best]) != len(cat.paths[runner]):
+    if policy is KeepPolicy.SHORTEST_PATH and len(cat.paths[best]) != len(cat.paths[runner]):
         return f"shortest path ({len(cat.paths[best])} characters)"
-    prefix = "" if policy == "largest" else "tie, then "
+    prefix = "" if policy is KeepPolicy.LARGEST else "tie, then "
     if _pixels(cat, best) != _pixels(cat, runner):
         return f"{prefix}most pixels: {dims}"
     if int(cat.sizes[best]) != int(cat.sizes[runner]):

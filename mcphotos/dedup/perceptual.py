@@ -15,7 +15,7 @@ layout (what finds crops). Neither compares all pairs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal, overload
 
 import numpy as np
 
@@ -113,7 +113,14 @@ def band_pairs(hashes: np.ndarray, max_bits: int, radius: int = 1) -> tuple[np.n
     return _unique_pairs(found_i, found_j, n)
 
 
-def knn_pairs(vectors: np.ndarray, k: int, space: str = "l2", with_distances: bool = False) -> Any:
+@overload
+def knn_pairs(vectors: np.ndarray, k: int, space: str = ..., with_distances: Literal[False] = ...
+              ) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def knn_pairs(vectors: np.ndarray, k: int, space: str = ..., *, with_distances: Literal[True]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def knn_pairs(vectors: np.ndarray, k: int, space: str = "l2", with_distances: bool = False
+              ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs (i < j) where one is among the other's ``k`` nearest neighbours (hnswlib), and with
     ``with_distances`` their distances (for ``ip``: 1 - cosine)."""
     import hnswlib
@@ -142,6 +149,10 @@ def knn_pairs(vectors: np.ndarray, k: int, space: str = "l2", with_distances: bo
     return pairs_from_neighbours(nn.astype(np.int64), n, dist if with_distances else None)
 
 
+@overload
+def pairs_from_neighbours(nn: np.ndarray, n: int, dist: None = None) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def pairs_from_neighbours(nn: np.ndarray, n: int, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 def pairs_from_neighbours(nn: np.ndarray, n: int, dist: np.ndarray | None = None
                           ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, k) neighbour rows (labels, -1 for none) to unique pairs i < j, self-pairs dropped.

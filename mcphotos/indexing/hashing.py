@@ -12,7 +12,7 @@ HASH_NAME = "blake2b-160"
 _CHUNK = 1 << 20
 
 
-def new_hasher() -> hashlib._Hash:
+def new_hasher() -> hashlib.blake2b:
     return hashlib.blake2b(digest_size=20)
 
 

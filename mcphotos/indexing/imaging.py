@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,6 +71,14 @@ def register_plugins() -> list[str]:
     return _open_formats
 
 
+def _per_channel(value: float | Sequence[float]) -> tuple[float, float, float]:
+    """An RGB triple from a config value: three numbers, or one for every channel."""
+    if isinstance(value, (int, float)):
+        return float(value), float(value), float(value)
+    r, g, b = (float(v) for v in value)
+    return r, g, b
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
     """What the model expects: read from open_clip's (pretrained) config, never hard-coded."""
@@ -86,16 +95,10 @@ class PreprocessSpec:
         size = d.get("size", 224)
         if isinstance(size, int):
             size = (size, size)
-        mean = d.get("mean", (0.48145466, 0.4578275, 0.40821073))
-        std = d.get("std", (0.26862954, 0.26130258, 0.27577711))
-        if isinstance(mean, (int, float)):
-            mean = (mean,) * 3
-        if isinstance(std, (int, float)):
-            std = (std,) * 3
         return cls(
             size=(int(size[0]), int(size[1])),
-            mean=tuple(float(m) for m in mean),  # type: ignore[arg-type]
-            std=tuple(float(s) for s in std),  # type: ignore[arg-type]
+            mean=_per_channel(d.get("mean", (0.48145466, 0.4578275, 0.40821073))),
+            std=_per_channel(d.get("std", (0.26862954, 0.26130258, 0.27577711))),
             interpolation=str(d.get("interpolation", "bicubic")),
             resize_mode=str(d.get("resize_mode", "shortest")),
             fill_color=int(d.get("fill_color", 0)),

@@ -22,6 +22,7 @@ from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.indexing.walk import WalkEntry, WalkResult, stat_paths, walk
 from mcphotos.indexing.workers import Decoded, Failed, WorkerPool, decode_task, hash_task
 from mcphotos.store.database import FileRecord, ImageRecord, Store
+from mcphotos.store.sql import chunks
 
 
 class ImageEncoder(Protocol):
@@ -98,6 +99,14 @@ class LazyEncoder:
         return self._value
 
 
+def _as_loader(encoder: Callable[[], ImageEncoder] | ImageEncoder) -> Callable[[], ImageEncoder]:
+    """``encoder`` if it is a loader (a callable), else a loader returning it."""
+    if callable(encoder):
+        return encoder
+    ready = encoder
+    return lambda: ready
+
+
 class Indexer:
     """Index photos into ``store`` with an encoder that is only loaded when needed."""
 
@@ -105,7 +114,7 @@ class Indexer:
                  preprocess: PreprocessSpec | Callable[[], PreprocessSpec], options: IndexOptions | None = None,
                  on_progress: ProgressCallback | None = None, on_skip: SkipCallback | None = None) -> None:
         self.store = store
-        self.encoder = LazyEncoder(encoder if callable(encoder) else (lambda: encoder))  # type: ignore[arg-type]
+        self.encoder = LazyEncoder(_as_loader(encoder))
         # A callable defers the (open_clip-importing) lookup until something must be decoded.
         self._preprocess = preprocess
         self.options = options or IndexOptions()
@@ -194,9 +203,9 @@ class Indexer:
             done += len(failures)
         known = store.has_hashes({h for _, h, _, _ in hashed})
         reuse = [FileRecord(p, size, mtime, h, "ok") for p, h, size, mtime in hashed if h in known]
-        for i in range(0, len(reuse), 500):
+        for part, _ in chunks(reuse):
             with store.transaction():
-                store.put_files(reuse[i:i + 500])
+                store.put_files(part)
         report.reused += len(reuse)
         done += len(reuse)
         if self.on_progress:
@@ -213,12 +222,12 @@ class Indexer:
         if not to_decode:
             return
         self.encoder.start()
-        pool = WorkerPool(workers, timeout=self.options.timeout)
+        decoders = WorkerPool(workers, timeout=self.options.timeout)
         batch: list[Decoded] = []
         spec = self._preprocess() if callable(self._preprocess) else self._preprocess
         args: tuple = (spec,) if not self.options.max_pixels else (spec, self.options.max_pixels)
         try:
-            for res in pool.imap_unordered(decode_task, list(to_decode.values()), args=args,
+            for res in decoders.imap_unordered(decode_task, list(to_decode.values()), args=args,
                                            in_flight=max(2 * self.options.batch_size, 4 * workers)):
                 report.decoded += 1
                 if isinstance(res, Failed):
@@ -236,10 +245,10 @@ class Indexer:
                 if self.on_progress:
                     self.on_progress(done, total)
         except BaseException:
-            pool.terminate()
+            decoders.terminate()
             raise
         else:
-            pool.close()
+            decoders.close()
 
     def _failed_record(self, f: Failed) -> FileRecord:
         try:
@@ -315,7 +324,7 @@ class Indexer:
         prefixes = [os.path.join(d, "") for d in found.complete_dirs]
         gone = [p for p in known if p not in present and any(p.startswith(pre) for pre in prefixes)
                 and not os.path.lexists(p)]
-        for i in range(0, len(gone), 500):
+        for part, _ in chunks(gone):
             with self.store.transaction():
-                self.store.delete_files(gone[i:i + 500])
+                self.store.delete_files(part)
         report.removed += len(gone)

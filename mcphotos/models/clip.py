@@ -17,7 +17,7 @@ import numpy as np
 
 from mcphotos.errors import ModelLoadError
 from mcphotos.indexing.imaging import PreprocessSpec
-from mcphotos.models.registry import ModelSpec, default_tag
+from mcphotos.models.registry import OPEN_CLIP_HUB_FILES, ModelSpec, cached_hub_file, default_tag, unknown_model_hint
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,12 @@ def preprocess_spec_for(spec: ModelSpec) -> PreprocessSpec:
     bicubic resizing, which are the wrong inputs for MobileCLIP2.
     """
     if spec.is_config_file:
-        model_cfg, pre = _read_config_file(spec.name)
-        return PreprocessSpec.from_dict({"size": model_cfg["vision_cfg"].get("image_size", 224), **pre})
-    open_clip = _import_open_clip()
+        model_cfg, from_file = read_config_file(spec.name)
+        return PreprocessSpec.from_dict({"size": model_cfg["vision_cfg"].get("image_size", 224), **from_file})
+    open_clip = import_open_clip()
     model_cfg = open_clip.get_model_config(spec.name)
     if model_cfg is None:
-        raise ModelLoadError(
-            f"unknown model '{spec.name}'",
-            "use one of MobileCLIP2-S0, S2, B, S3, S4, L-14, MobileCLIP-S1, MobileCLIP-S2, MobileCLIP-B, "
-            "or the path of an open_clip model config .json",
-        )
+        raise ModelLoadError(f"unknown model '{spec.name}'", unknown_model_hint(spec.name))
     tag = spec.pretrained or default_tag(spec.name)
     pre: dict[str, Any] = {}
     if tag:
@@ -155,7 +151,7 @@ class Engine:
 def load_engine(spec: ModelSpec, device: str | None = None, precision: str = "auto",
                 cache_dir: str | None = None) -> Engine:
     """Build the model, load its weights (hub or local file) and prepare it for inference."""
-    open_clip = _import_open_clip()
+    open_clip = import_open_clip()
     import torch
 
     pre = preprocess_spec_for(spec)
@@ -165,7 +161,7 @@ def load_engine(spec: ModelSpec, device: str | None = None, precision: str = "au
         "mean": pre.mean, "std": pre.std, "interpolation": pre.interpolation,
         "resize_mode": pre.resize_mode, "fill_color": pre.fill_color,
     }
-    name = _register_config_file(open_clip, spec.name) if spec.is_config_file else spec.name
+    name = register_config_file(open_clip, spec.name) if spec.is_config_file else spec.name
     pretrained = spec.weights or spec.pretrained
     if spec.weights is None and spec.pretrained:
         # Weights already in the HF cache load from disk: no request to the hub, so an offline
@@ -213,7 +209,7 @@ def load_engine(spec: ModelSpec, device: str | None = None, precision: str = "au
 
 def reference_transform(engine: Engine) -> Any:
     """open_clip's own eval transform for this model: the yardstick for our preprocessing."""
-    _import_open_clip()
+    import_open_clip()
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
     cfg = dict(engine.model.visual.preprocess_cfg)
@@ -227,16 +223,7 @@ def _cached_hub_weights(open_clip: Any, name: str, tag: str) -> str | None:
     if not hub:
         return None
     repo, filename = os.path.split(hub.rstrip("/")) if not hub.endswith("/") else (hub.rstrip("/"), "")
-    names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover
-        return None
-    for fn in names:
-        found = try_to_load_from_cache(repo, fn)
-        if isinstance(found, str) and os.path.isfile(found):
-            return found
-    return None
+    return cached_hub_file(repo, [filename] if filename else OPEN_CLIP_HUB_FILES)
 
 
 def _check_hub_reachable(spec: ModelSpec, timeout: float = 3.0) -> None:
@@ -261,13 +248,13 @@ def _check_hub_reachable(spec: ModelSpec, timeout: float = 3.0) -> None:
         ) from None
 
 
-def _import_open_clip() -> Any:
+def import_open_clip() -> Any:
     import open_clip
 
     return open_clip
 
 
-def _read_config_file(path: str) -> tuple[dict, dict]:
+def read_config_file(path: str) -> tuple[dict, dict]:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
@@ -286,9 +273,9 @@ def _read_config_file(path: str) -> tuple[dict, dict]:
     return model_cfg, pre
 
 
-def _register_config_file(open_clip: Any, path: str) -> str:
+def register_config_file(open_clip: Any, path: str) -> str:
     """Register a config JSON with open_clip under a private name, through its public API."""
-    model_cfg, _ = _read_config_file(path)
+    model_cfg, _ = read_config_file(path)
     name = "mcphotos-custom-" + Path(path).stem
     with tempfile.TemporaryDirectory() as tmp:
         cfg_path = Path(tmp) / f"{name}.json"
@@ -305,7 +292,7 @@ def _explain_load_failure(spec: ModelSpec, e: Exception) -> ModelLoadError:
             "check that the file is an open_clip checkpoint of this model (choose it with --model)",
         )
     if "not found in built-ins" in text or "Unknown model" in text:
-        return ModelLoadError(f"unknown model '{spec.name}'", "see `mcphotos models`")
+        return ModelLoadError(f"unknown model '{spec.name}'", unknown_model_hint(spec.name))
     if "download" in text.lower() or "connect" in text.lower() or "offline" in text.lower():
         return ModelLoadError(
             f"cannot download {spec.name} ({spec.pretrained}) from the Hugging Face hub: {_first_line(text)}",
@@ -318,9 +305,3 @@ def _explain_load_failure(spec: ModelSpec, e: Exception) -> ModelLoadError:
 def _first_line(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else "unknown error"
     return line[:300]
-
-
-def set_threads(n: int | None = None) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, n or os.cpu_count() or 1))

@@ -21,8 +21,8 @@ from typing import Any
 
 
 def supports(model: Any) -> bool:
-    text = getattr(model, "text", None)
-    dec = getattr(model, "text_decoder", None)
+    text: Any = getattr(model, "text", None)
+    dec: Any = getattr(model, "text_decoder", None)
     try:
         blocks = [*text.transformer.resblocks, *dec.resblocks, *dec.cross_attn]
         return (

@@ -56,6 +56,8 @@ STEP_RATIO = 4.0
 STEP_SHARE = 0.15
 REACH_P = 0.01  # the chance that the top unrelated photo of a Gaussian library exceeds ``reach``
 
+Scores = Sequence[float] | np.ndarray  # scores, best first where it matters: a list or a numpy vector
+
 
 @dataclass(frozen=True)
 class Background:
@@ -91,7 +93,7 @@ class Cut:
         return k + 1 if self.auto else k
 
 
-def relative_count(scores: Sequence[float], fraction: float) -> int:
+def relative_count(scores: Scores, fraction: float) -> int:
     if not len(scores):
         return 0
     best = float(scores[0])
@@ -99,7 +101,7 @@ def relative_count(scores: Sequence[float], fraction: float) -> int:
     return max(1, sum(1 for s in scores if s >= floor - 1e-9))
 
 
-def robust_sigma(background: Sequence[float]) -> float:
+def robust_sigma(background: Scores) -> float:
     """Spread of ``background`` scores that a few outliers (the real matches) cannot inflate."""
     b = np.asarray(background, dtype=np.float64)
     if len(b) < 2:
@@ -107,14 +109,14 @@ def robust_sigma(background: Sequence[float]) -> float:
     return float(1.4826 * np.median(np.abs(b - np.median(b))))
 
 
-def background_stats(background: Sequence[float], population: int | None = None) -> Background:
+def background_stats(background: Scores, population: int | None = None) -> Background:
     """The :class:`Background` of a sample of scores drawn from ``population`` photos (default: the sample)."""
     b = np.asarray(background, dtype=np.float64)
     return Background(float(np.median(b)) if len(b) else 0.0, robust_sigma(b),
                       len(b) if population is None else population)
 
 
-def gap_count(scores: Sequence[float], k: int, background: Background | None) -> int:
+def gap_count(scores: Scores, k: int, background: Background | None) -> int:
     """Number of leading scores to keep after the automatic gap cut (see the module docstring)."""
     s = np.asarray(scores, dtype=np.float64)
     n = len(s)
@@ -136,7 +138,7 @@ def gap_count(scores: Sequence[float], k: int, background: Background | None) ->
     return n
 
 
-def cut_count(scores: Sequence[float], cut: Cut, k: int, background: Background | None = None) -> int:
+def cut_count(scores: Scores, cut: Cut, k: int, background: Background | None = None) -> int:
     """How many of the ranked distinct-image ``scores`` survive ``cut`` (then at most k).
 
     ``background``: the query's scores over a sample of the library, for the automatic cut.

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mcphotos.search.cutoff import SAMPLE, Cut, background_stats, cut_count
 from mcphotos.store.ann import AnnIndex, exact_search
 from mcphotos.store.database import Store, decode_path, prefix_range
+from mcphotos.store.sql import chunks
 
 # Up to this many candidates a filtered query is answered exactly from SQLite: it never
 # misses a match and is fast at that size. Beyond it, the ANN index is searched with the
@@ -105,10 +106,9 @@ def files_for_ids(store: Store, ids: Sequence[int], filters: SearchFilter) -> di
     out: dict[int, list[tuple[str, str]]] = {}
     where, wargs = filters.where()
     ids = [i for i in ids if filters.image_ids is None or i in filters.image_ids]
-    for i in range(0, len(ids), 500):
-        part = list(ids[i:i + 500])
+    for part, marks in chunks(ids):
         sql = ("SELECT images.id, files.path, images.hash FROM images JOIN files ON files.hash = images.hash "
-               f"WHERE images.id IN ({','.join('?' * len(part))}) AND {where}")
+               f"WHERE images.id IN ({marks}) AND {where}")
         for image_id, p, h in store.conn.execute(sql, [*part, *wargs]):
             out.setdefault(image_id, []).append((decode_path(p), h))
     return out
@@ -126,7 +126,7 @@ def text_vectors(store: Store, texts: Sequence[str], encode: Callable[[list[str]
     return np.stack([cached[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
 
 
-def search(store: Store, query: np.ndarray, k: int = 20, in_dir: str | None = None,
+def search(store: Store, query: np.ndarray, k: int = 20,
            min_score: float | None = None, ann: AnnIndex | None = None,
            exists: Callable[[str], bool] = os.path.exists, filters: SearchFilter | None = None,
            cut: Cut | None = None) -> list[SearchHit]:
@@ -136,9 +136,6 @@ def search(store: Store, query: np.ndarray, k: int = 20, in_dir: str | None = No
     A restriction to some image ids (those carrying a tag) is ``filters.image_ids``.
     """
     filters = filters or SearchFilter()
-    if in_dir is not None:
-        # The older one-directory form; it narrows like any --in (directories are OR-ed among themselves).
-        filters = replace(filters, in_dirs=(*filters.in_dirs, os.path.abspath(in_dir)))
     q = np.asarray(query, dtype=np.float32)
     q = q / max(float(np.linalg.norm(q)), 1e-12)
     # An automatic cut needs the scores just past the k-th to see where the matches end.

@@ -26,28 +26,43 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from mcphotos.enums import StrEnum, parse_choice
 from mcphotos.errors import UsageError
 
 _WEIGHT = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*[*×]\s*")
 
 
-@dataclass(frozen=True)
-class Term:
-    """One term: ``kind`` is "text" or "image"; ``value`` the text or the image path."""
+class TermKind(StrEnum):
+    """What a query term is: words, or an example photo (``@PATH``)."""
 
-    kind: str
+    TEXT = "text"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True, init=False)
+class Term:
+    """One term: ``kind`` is text or image; ``value`` the text or the image path."""
+
+    kind: TermKind
     value: str
     weight: float = 1.0  # signed: negative for a subtracted term
+
+    def __init__(self, kind: TermKind | str, value: str, weight: float = 1.0) -> None:
+        """``kind`` takes a :class:`TermKind` or its value ("text", "image")."""
+        object.__setattr__(self, "kind", parse_choice(TermKind, kind, "query term kind"))
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "weight", weight)
 
     def describe(self) -> str:
         sign = "-" if self.weight < 0 else "+"
         mag = abs(self.weight)
         w = "" if mag == 1 else f"{mag:g}*"
         v = _quoted(self.value)
-        return f"{sign} {w}{'@' if self.kind == 'image' else ''}{v}"
+        return f"{sign} {w}{'@' if self.kind is TermKind.IMAGE else ''}{v}"
 
 
 def parse_query(text: str) -> list[Term]:
@@ -143,11 +158,11 @@ def _term(sign: int, raw: str, whole: str) -> Term:
         path = _unquote(raw[1:].strip(), whole)
         if not path:
             raise UsageError(f"'@' without a path in {whole!r}", "write @PATH, e.g. @~/Pictures/a.jpg")
-        return Term("image", path, sign * weight)
+        return Term(TermKind.IMAGE, path, sign * weight)
     value = _unquote(raw, whole)
     if not value:
         raise UsageError(f"an empty term in {whole!r}", "remove the empty quotes")
-    return Term("text", value, sign * weight)
+    return Term(TermKind.TEXT, value, sign * weight)
 
 
 def _unquote(raw: str, whole: str) -> str:
@@ -181,19 +196,21 @@ class FindSpec:
 
     def terms(self) -> list[Term]:
         terms = parse_query(self.text) if self.text and self.text.strip() else []
-        terms += [Term("image", p, 1.0) for p in self.images]
+        terms += [Term(TermKind.IMAGE, p, 1.0) for p in self.images]
         if not terms and not self.tags:
             raise UsageError("nothing to search for", "give a QUERY, --image PHOTO or --tag TAG")
         return terms  # empty only for a tags-only search
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
         return {k: v for k, v in d.items() if v not in (None, [], False)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> FindSpec:
+    def from_dict(cls, d: dict[str, Any]) -> FindSpec:
+        """The spec :meth:`to_dict` wrote (parsed JSON); keys it does not know are ignored."""
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known})
+        fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in known}
+        return cls(**fields)
 
     def summary(self) -> str:
         """One line for `album list`: the query and its filters, as the CLI would spell them."""

@@ -20,7 +20,7 @@ import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from PIL import Image, IptcImagePlugin
+from PIL import Image, ImageFile, IptcImagePlugin
 
 from mcphotos.indexing.imaging import FORMATS, register_plugins
 
@@ -77,7 +77,7 @@ def read_caption(path: str) -> ExistingCaption | None:
         return None
 
 
-def _embedded_caption(img: Image.Image) -> ExistingCaption | None:
+def _embedded_caption(img: ImageFile.ImageFile) -> ExistingCaption | None:
     packet = _xmp_packet(img)
     if packet:
         text = xmp_description(packet)
@@ -134,7 +134,7 @@ def xmp_description(data: bytes) -> str | None:
     return None
 
 
-def _iptc_caption(img: Image.Image) -> str | None:
+def _iptc_caption(img: ImageFile.ImageFile) -> str | None:
     try:
         info = IptcImagePlugin.getiptcinfo(img)
     except Exception:

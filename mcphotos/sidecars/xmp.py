@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcphotos.sidecars.xmpdoc import NEW_SIDECAR, STYLES, Doc, XmpError, q
+from mcphotos.enums import parse_choice
+from mcphotos.sidecars.xmpdoc import NEW_SIDECAR, Doc, SidecarStyle, XmpError, q
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,14 @@ def existing_sidecars(image: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-def new_sidecar_path(image: str | os.PathLike[str], style: str = "darktable") -> Path:
-    if style not in STYLES:
-        raise XmpError(f"unknown sidecar naming {style!r}", "use darktable (photo.jpg.xmp) or adobe (photo.xmp)")
+def parse_style(style: SidecarStyle | str) -> SidecarStyle:
+    """``style`` as a :class:`SidecarStyle`; UsageError for anything else."""
+    return parse_choice(SidecarStyle, style, "sidecar naming", "use darktable (photo.jpg.xmp) or adobe (photo.xmp)")
+
+
+def new_sidecar_path(image: str | os.PathLike[str], style: SidecarStyle | str = SidecarStyle.DARKTABLE) -> Path:
     p = Path(image)
-    return p.with_suffix(".xmp") if style == "adobe" else p.with_name(p.name + ".xmp")
+    return p.with_suffix(".xmp") if parse_style(style) is SidecarStyle.ADOBE else p.with_name(p.name + ".xmp")
 
 
 # -- public API -------------------------------------------------------------------------------------
@@ -94,7 +98,8 @@ def read_sidecar(path: str | os.PathLike[str]) -> SidecarInfo:
 
 
 def update_sidecar(image: str | os.PathLike[str], *, machine_tags: Sequence[str] | None = None,
-                   description: str | None = None, force: bool = False, style: str = "darktable",
+                   description: str | None = None, force: bool = False,
+                   style: SidecarStyle | str = SidecarStyle.DARKTABLE,
                    dry_run: bool = False) -> list[SidecarChange]:
     """Bring the sidecar(s) of ``image`` in line with what mcphotos knows about it.
 
@@ -103,6 +108,7 @@ def update_sidecar(image: str | os.PathLike[str], *, machine_tags: Sequence[str]
     ``description``: written to ``dc:description`` unless a person wrote a different one (``force``).
     One :class:`SidecarChange` per sidecar; problems are reported in it, not raised.
     """
+    style = parse_style(style)
     targets = existing_sidecars(image) or [new_sidecar_path(image, style)]
     changes = []
     for sidecar in targets:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mcphotos.enums import StrEnum
 from mcphotos.errors import McPhotosError
 
 ROOT = "mcphotos"
@@ -26,7 +27,16 @@ NS = {
     "mcphotos": "https://mcphotos.invalid/ns/1.0/",
 }
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-STYLES = ("darktable", "adobe")
+
+
+class SidecarStyle(StrEnum):
+    """How a new sidecar is named: ``photo.jpg.xmp`` (darktable, digiKam) or ``photo.xmp`` (Adobe)."""
+
+    DARKTABLE = "darktable"
+    ADOBE = "adobe"
+
+
+STYLES: tuple[SidecarStyle, ...] = tuple(SidecarStyle)
 
 NEW_SIDECAR = (
     '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'

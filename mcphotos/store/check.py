@@ -20,6 +20,7 @@ import numpy as np
 
 from mcphotos.store.ann import AnnIndex
 from mcphotos.store.database import Store, connect
+from mcphotos.store.sql import chunks
 
 
 @dataclass
@@ -80,9 +81,7 @@ def repair(store: Store) -> CheckReport:
     broken = report.broken_vectors
     if broken or report.dangling_files:
         with store.transaction():
-            for i in range(0, len(broken), 500):
-                part = broken[i:i + 500]
-                marks = ",".join("?" * len(part))
+            for part, marks in chunks(broken):
                 store.conn.execute(f"DELETE FROM images WHERE hash IN ({marks})", part)
             # size -1 never matches a real file, so the next index re-hashes and re-embeds it
             # (even without --retry-failed); until then it is not offered as a search result.

@@ -26,6 +26,7 @@ import numpy as np
 from mcphotos.errors import StoreError, StoreVersionError
 from mcphotos.store.lock import WriterLock
 from mcphotos.store.migrations import MIGRATIONS
+from mcphotos.store.sql import chunks
 
 DB_NAME = "store.db"
 LOCK_NAME = "writer.lock"
@@ -259,12 +260,10 @@ class Store:
     # -- images ------------------------------------------------------------------------------
 
     def has_hashes(self, hashes: Iterable[str]) -> set[str]:
-        hashes = list(hashes)
         found: set[str] = set()
-        for i in range(0, len(hashes), 500):
-            chunk = hashes[i:i + 500]
-            q = "SELECT hash FROM images WHERE hash IN (%s)" % ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.conn.execute(q, chunk))
+        for part, marks in chunks(list(hashes)):
+            q = f"SELECT hash FROM images WHERE hash IN ({marks})"
+            found.update(r[0] for r in self.conn.execute(q, part))
         return found
 
     def put_images(self, images: Iterable[ImageRecord]) -> None:
@@ -287,10 +286,8 @@ class Store:
                      chunk: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (ids, vectors) blocks, for index builds and exact search."""
         if ids is not None:
-            ids = list(ids)
-            for i in range(0, len(ids), 500):
-                part = ids[i:i + 500]
-                q = "SELECT id, vector FROM images WHERE id IN (%s)" % ",".join("?" * len(part))
+            for part, marks in chunks(list(ids)):
+                q = f"SELECT id, vector FROM images WHERE id IN ({marks})"
                 rows = self.conn.execute(q, part).fetchall()
                 if rows:
                     yield _stack(rows)
@@ -308,25 +305,12 @@ class Store:
         row = self.conn.execute("SELECT vector FROM images WHERE hash = ?", (h,)).fetchone()
         return blob_to_vector(row[0]).copy() if row else None
 
-    def live_ids(self, in_dir: str | None = None) -> list[int]:
-        """Image ids that at least one indexed file (under ``in_dir``) currently points to."""
-        sql = ("SELECT DISTINCT images.id FROM images JOIN files ON files.hash = images.hash "
-               "WHERE files.status = 'ok'")
-        args: tuple = ()
-        if in_dir:
-            lo, hi = prefix_range(in_dir)
-            sql += " AND files.path >= ? AND files.path < ?"
-            args = (lo, hi)
-        return [r[0] for r in self.conn.execute(sql, args)]
-
     def files_for_ids(self, ids: Sequence[int], in_dir: str | None = None) -> dict[int, list[tuple[str, str]]]:
         """image id -> [(path, hash)] of the ok files showing that image."""
         out: dict[int, list[tuple[str, str]]] = {}
-        ids = list(ids)
-        for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
+        for part, marks in chunks(list(ids)):
             sql = ("SELECT images.id, files.path, images.hash FROM images JOIN files ON files.hash = images.hash "
-                   "WHERE files.status = 'ok' AND images.id IN (%s)" % ",".join("?" * len(part)))
+                   f"WHERE files.status = 'ok' AND images.id IN ({marks})")
             args: list = list(part)
             if in_dir:
                 lo, hi = prefix_range(in_dir)
@@ -340,10 +324,8 @@ class Store:
 
     def cached_texts(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        texts = list(dict.fromkeys(texts))
-        for i in range(0, len(texts), 500):
-            part = texts[i:i + 500]
-            q = "SELECT text, vector FROM text_cache WHERE text IN (%s)" % ",".join("?" * len(part))
+        for part, marks in chunks(list(dict.fromkeys(texts))):
+            q = f"SELECT text, vector FROM text_cache WHERE text IN ({marks})"
             for t, v in self.conn.execute(q, part):
                 out[t] = blob_to_vector(v).copy()
         return out

@@ -11,21 +11,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mcphotos.captions.captioning import (
-    EOT,
-    SOT,
-    Captioner,
-    Decoding,
-    Generated,
-    caption_photos,
-    decode_tokens,
-    rerank,
-)
-from mcphotos.captions.scoring import Scorer
+from mcphotos.captions.captioning import rerank
 from mcphotos.cli import app
 from mcphotos.indexing.imaging import decode_for_model
 from mcphotos.library import Library
 from mcphotos.models.coca import load_captioner, resolve_captioner
+from mcphotos.models.cocagen import EOT, SOT, Captioner, Decoding, Generated, decode_tokens
 from tests.support.cocatiny import make_tiny_coca
 from tests.support.photos import shape_photo
 
@@ -179,7 +170,7 @@ def test_rerank_orders_by_mobileclip_score(red_circle: Path, tiny_clip: tuple[Pa
     generated = [Generated("a blue star", (), -1.0), Generated("a red circle", (), -3.0),
                  Generated("a green square", (), -2.0)]
     with Library(model=str(cfg), weights=str(weights)) as lib:
-        ranked = rerank(Scorer(lib), str(red_circle), generated)
+        ranked = rerank(lib.scorer(), str(red_circle), generated)
     assert ranked[0].text == "a red circle"
     assert [c.rank for c in ranked] == [1, 2, 3]
     assert [c.cosine for c in ranked] == sorted((c.cosine for c in ranked), reverse=True)
@@ -201,9 +192,9 @@ def test_captions_are_stored_per_content_hash(tmp_path: Path, red_circle: Path, 
     copy.parent.mkdir()
     shutil.copy(red_circle, copy)
     with Library(model=str(cfg), weights=str(weights)) as lib:
-        first = list(caption_photos(lib, [str(red_circle)], spec, d, load))
-        again = list(caption_photos(lib, [str(copy)], spec, d, load))
-        other = list(caption_photos(lib, [str(copy)], spec, Decoding(method="greedy", max_tokens=8, min_tokens=2),
+        first = list(lib.caption([str(red_circle)], spec, d, load))
+        again = list(lib.caption([str(copy)], spec, d, load))
+        other = list(lib.caption([str(copy)], spec, Decoding(method="greedy", max_tokens=8, min_tokens=2),
                                     load))
     assert len(loads) == 2  # the copy was free; other settings are another question
     assert not first[0].cached and again[0].cached and not other[0].cached
@@ -213,8 +204,9 @@ def test_captions_are_stored_per_content_hash(tmp_path: Path, red_circle: Path, 
 
 def test_caption_cli(tmp_path: Path, red_circle: Path, tiny_coca: tuple[Path, Path], tiny_args: list[str]) -> None:
     cfg, weights = tiny_coca
-    clip_args = ["--model", tiny_args[1], "--clip-weights", tiny_args[3]]
-    base = ["caption", red_circle.parent, "--captioner", cfg, "--weights", weights, "--max-tokens", 8, *clip_args]
+    clip_args = ["--model", tiny_args[1], "--weights", tiny_args[3]]
+    base = ["caption", red_circle.parent, "--captioner", cfg, "--captioner-weights", weights, "--max-tokens", 8,
+            *clip_args]
     r = run(*base, "-n", 3, "--json")
     assert r.exit_code == 0, r.output
     row = json.loads(r.stdout)
@@ -235,15 +227,15 @@ def test_caption_cli(tmp_path: Path, red_circle: Path, tiny_coca: tuple[Path, Pa
 def test_caption_exit_codes(tmp_path: Path, red_circle: Path, tiny_coca: tuple[Path, Path]) -> None:
     cfg = tiny_coca[0]
     assert run("caption", red_circle, "--captioner", "nope").exit_code == 2
-    assert run("caption", red_circle, "--weights", tmp_path / "missing.pt").exit_code == 2
+    assert run("caption", red_circle, "--captioner-weights", tmp_path / "missing.pt").exit_code == 2
     assert run("caption", red_circle, "--captioner", cfg).exit_code == 2  # a config needs --weights
     assert run("caption", red_circle, "--method", "greedy", "-n", 2).exit_code == 2
     # Offline (the tests set HF_HUB_OFFLINE) and nothing cached: one clear line, exit 1.
     r = run("caption", red_circle, "-q")
-    assert r.exit_code == 1 and "--weights" in r.stderr and "Traceback" not in r.output
+    assert r.exit_code == 1 and "--captioner-weights" in r.stderr and "Traceback" not in r.output
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    r = run("caption", red_circle, "--captioner", cfg, "--weights", bad, "-q")
+    r = run("caption", red_circle, "--captioner", cfg, "--captioner-weights", bad, "-q")
     assert r.exit_code == 1 and "cannot load captioner" in r.stderr
 
 
@@ -285,8 +277,8 @@ def test_write_xmp_is_merge_safe(tmp_path: Path, tiny_coca: tuple[Path, Path], t
               '<rdf:li xml:lang="x-default">Our holiday, by me</rdf:li></rdf:Alt></dc:description>'
               '</rdf:Description></rdf:RDF></x:xmpmeta>')
     (pics / "theirs.png.xmp").write_text(person)
-    base = ["caption", pics, "--captioner", cfg, "--weights", weights, "--max-tokens", 8,
-            "--model", tiny_args[1], "--clip-weights", tiny_args[3], "--json", "--write-xmp"]
+    base = ["caption", pics, "--captioner", cfg, "--captioner-weights", weights, "--max-tokens", 8,
+            "--model", tiny_args[1], "--weights", tiny_args[3], "--json", "--write-xmp"]
     r = run(*base)
     assert r.exit_code == 0, r.output
     rows = {Path(row["path"]).name: row for row in map(json.loads, r.stdout.splitlines())}

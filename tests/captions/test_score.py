@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from mcphotos.captions.scoring import Scorer, clip_score, read_pairs, softmax
+from mcphotos.captions.scoring import clip_score, read_pairs, softmax
 from mcphotos.cli import app
 from mcphotos.library import Library
 from mcphotos.sidecars.metadata import read_caption, xmp_description
@@ -129,7 +129,7 @@ def test_indexed_photos_reuse_their_vectors(tmp_path: Path, red_circle: Path, bl
     fresh = shape_photo(tmp_path / "new" / "green.png", "green", "square", seed=9)
     with Library(model=str(cfg), weights=str(weights)) as lib:
         lib.index([str(red_circle.parent)])
-        got = Scorer(lib).photo_vectors([str(red_circle), str(copy), str(fresh)])
+        got = lib.scorer().photo_vectors([str(red_circle), str(copy), str(fresh)])
         assert got[str(red_circle)].from_store and got[str(copy)].from_store
         assert not got[str(fresh)].from_store
         # The stored vector and an on-the-fly embedding agree: the same model made both.
@@ -144,13 +144,13 @@ def test_repeated_question_needs_no_model(red_circle: Path, tiny_clip: tuple[Pat
     cfg, weights = tiny_clip
     with Library(model=str(cfg), weights=str(weights)) as lib:
         lib.index([str(red_circle.parent)])
-        first = Scorer(lib).rank(str(red_circle), ["a red circle", "a blue star"])
+        first = lib.scorer().rank(str(red_circle), ["a red circle", "a blue star"])
 
     def no_model():
         raise AssertionError("the model was loaded")
 
     with Library(model=str(cfg), weights=str(weights), engine_factory=no_model) as lib:
-        again = Scorer(lib).rank(str(red_circle), ["a red circle", "a blue star"])
+        again = lib.scorer().rank(str(red_circle), ["a red circle", "a blue star"])
     assert [(r.caption, round(r.probability, 5)) for r in again] == [(r.caption, round(r.probability, 5))
                                                                       for r in first]
 

@@ -7,7 +7,7 @@ import pytest
 
 from mcphotos.errors import UsageError
 from mcphotos.search.cutoff import Background, Cut, background_stats, cut_count, gap_count, relative_count, robust_sigma
-from mcphotos.search.query import FindSpec, Term, combine, describe, parse_date, parse_exts, parse_query
+from mcphotos.search.query import FindSpec, Term, TermKind, combine, describe, parse_date, parse_exts, parse_query
 
 
 def test_plain_text_is_one_term_kept_verbatim() -> None:
@@ -164,3 +164,17 @@ def test_widely_spread_scores_still_show_a_tight_cluster() -> None:
     rng = np.random.default_rng(1)
     wide = np.concatenate([[0.97, 0.965, 0.96], np.sort(rng.uniform(-0.6, 0.66, 45))[::-1]])
     assert gap_count(wide, 20, background_stats(wide)) == 3
+
+
+def test_term_kinds_are_plain_strings_and_an_unknown_kind_is_a_usage_error() -> None:
+    import dataclasses
+    import json
+
+    assert [*TermKind] == ["text", "image"]
+    terms = parse_query("beach - @x.png")
+    assert [t.kind for t in terms] == [TermKind.TEXT, TermKind.IMAGE] and terms[1].kind is TermKind.IMAGE
+    assert Term("image", "x.png", -1.0) == terms[1] and Term("text", "beach").kind is TermKind.TEXT
+    assert json.dumps(dataclasses.asdict(terms[1])) == '{"kind": "image", "value": "x.png", "weight": -1.0}'
+    with pytest.raises(UsageError) as e:
+        Term("picture", "x.png")
+    assert (e.value.message, e.value.hint) == ("unknown query term kind 'picture'", "use text or image")

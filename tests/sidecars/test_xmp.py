@@ -184,3 +184,24 @@ def test_a_missing_tool_skips_but_fails_under_ci(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         require_tool(missing)
     assert require_tool("sh")  # a tool that is there is returned, CI or not
+
+
+def test_sidecar_styles_are_plain_strings_and_an_unknown_style_is_a_usage_error(tmp_path: Path) -> None:
+    from enum import Enum
+
+    from mcphotos.errors import UsageError
+
+    class XmpName(str, Enum):  # the CLI's own choice enum
+        adobe = "adobe"
+
+    assert [*xmp.SidecarStyle] == ["darktable", "adobe"]
+    photo = tmp_path / "photo.jpg"
+    assert xmp.new_sidecar_path(photo) == tmp_path / "photo.jpg.xmp"
+    assert xmp.new_sidecar_path(photo, "adobe") == xmp.new_sidecar_path(photo, xmp.SidecarStyle.ADOBE) \
+        == xmp.new_sidecar_path(photo, XmpName.adobe) == tmp_path / "photo.xmp"
+    with pytest.raises(UsageError) as e:
+        xmp.update_sidecar(photo, machine_tags=["dog"], style="lightroom")
+    assert e.value.message == "unknown sidecar naming 'lightroom'"
+    assert e.value.hint == "use darktable (photo.jpg.xmp) or adobe (photo.xmp)"
+    assert not list(tmp_path.iterdir())
+

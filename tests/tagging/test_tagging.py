@@ -307,7 +307,7 @@ def test_write_xmp_dry_run_rerun_and_untag(tmp_path: Path, tiny_args: list[str])
     assert "xmp:" not in r.stderr  # nothing changed, nothing rewritten
     assert {p.name: p.read_bytes() for p in pics.glob("*.xmp")} == snapshot
 
-    r = cli(home, tiny_args, "untag", "--xmp")
+    r = cli(home, tiny_args, "untag", "--write-xmp")
     assert "removed 2 tags" in r.stderr
     assert as_list(read(pics / "blue.xmp").get("XMP-dc:Subject")) == ["favourite"]
     assert read(pics / "blue.xmp")["XMP-xmp:Rating"] == 4

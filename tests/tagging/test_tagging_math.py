@@ -117,3 +117,22 @@ def test_tag_filter_matches_whole_levels(store: Store, tmp_path: Path) -> None:
     assert [r[1] for r in rows] == ["h0", "h1", "h2"] and rows[0][2] == pytest.approx(0.9)
     with pytest.raises(UsageError):
         image_ids_with_tags(store, [" / "])
+
+
+def test_tag_modes_are_plain_strings_and_an_unknown_mode_is_a_usage_error() -> None:
+    import dataclasses
+    import json
+
+    from mcphotos.tagging.tagger import TagMode, TagReport
+
+    assert [*TagMode] == ["multi", "single"]
+    assert TagOptions().mode is TagMode.MULTI and TagOptions("single").mode is TagMode.SINGLE
+    assert TagOptions(mode="single") == TagOptions(mode=TagMode.SINGLE)
+    assert dataclasses.replace(TagOptions(), mode="single").mode is TagMode.SINGLE
+    report = TagReport("objects", TagOptions("single").mode)
+    assert json.loads(json.dumps(dataclasses.asdict(report)))["mode"] == "single"
+    assert '"mode": "single"' in json.dumps(dataclasses.asdict(TagOptions("single")))
+    with pytest.raises(UsageError) as e:
+        TagOptions(mode="fuzzy")
+    assert (e.value.message, e.value.hint) == ("unknown tagging mode 'fuzzy'", "use multi or single")
+

@@ -1,0 +1,143 @@
+"""Library commands that read: find (text, example, combined, filtered, cut), albums, embed, export."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mcphotos.library.base import LibraryBase
+from mcphotos.search.cutoff import Cut
+from mcphotos.search.nearest import SearchFilter, SearchHit, search
+from mcphotos.search.query import FindSpec, Term, combine
+
+if TYPE_CHECKING:
+    from mcphotos.export import Embedding, ExportReport
+    from mcphotos.search.albums import Album, SyncReport
+
+
+class FindMixin(LibraryBase):
+    # -- find ----------------------------------------------------------------------------------
+
+    def find(self, query: str | None = None, k: int = 20, in_dirs: Sequence[str] = (),
+             min_score: float | None = None, tags: Sequence[str] = ()) -> list[SearchHit]:
+        """Photos matching ``query`` (find's syntax), under ``in_dirs``, carrying all ``tags``."""
+        return self.run_find(FindSpec(text=query, k=k, in_dirs=tuple(in_dirs), min_score=min_score,
+                                      tags=tuple(tags)))
+
+    def run_find(self, spec: FindSpec) -> list[SearchHit]:
+        """A full find: combined terms, filters and cut-off."""
+        self.store(create=False)
+        terms = spec.terms()
+        if not terms:  # only --tag: list the tagged photos
+            return self._find_by_tags(spec)
+        vec = self.query_vector(terms)
+        cut = Cut(spec.relative, spec.auto_cut)
+        return self.search_vector(vec, spec.k, spec.min_score, filters=self.filters_for(spec),
+                                  cut=cut if cut.active else None)
+
+    def search_vector(self, vector: np.ndarray, k: int = 20, min_score: float | None = None,
+                      filters: SearchFilter | None = None, cut: Cut | None = None) -> list[SearchHit]:
+        store = self.store(create=False)
+        if store.dim() is None:
+            ann = None
+        else:
+            # Kept across searches: loading the index from disk costs more than a query.
+            if self._search_ann is None:
+                self._search_ann = self.ann()
+            ann = self._search_ann
+        return search(store, vector, k, min_score, ann, filters=filters, cut=cut)
+
+    def image_embeddings(self, paths: Sequence[str]) -> list[Embedding]:
+        """``export.Embedding`` per photo: the stored vector when the store has its bytes, else embedded now."""
+        from mcphotos.export import embed_images
+
+        return embed_images(self.vectors(), paths)
+
+    def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of ``texts``: through the store's text cache when there is a store."""
+        return self.vectors().texts(list(texts))
+
+    def query_vector(self, terms: Sequence[Term]) -> np.ndarray:
+        """The unit vector of combined ``terms`` (see query.py for the math)."""
+        texts = [t.value for t in terms if t.kind == "text"]
+        images = [t.value for t in terms if t.kind == "image"]
+        text_vecs = iter(self.text_vectors(texts)) if texts else iter(())
+        image_vecs = iter([e.vector for e in self.image_embeddings(images)]) if images else iter(())
+        rows = [next(text_vecs) if t.kind == "text" else next(image_vecs) for t in terms]
+        return combine(np.stack(rows), [t.weight for t in terms])
+
+    def filters_for(self, spec: FindSpec) -> SearchFilter:
+        dirs = tuple(os.path.abspath(os.path.expanduser(d)) for d in spec.in_dirs)
+        return SearchFilter(dirs, spec.exts, spec.after, spec.before, self.tag_image_ids(spec.tags))
+
+    def tag_image_ids(self, tags: Sequence[str]) -> frozenset[int] | None:
+        """Image ids carrying every tag in ``tags`` (None: no restriction)."""
+        from mcphotos.tagging.tagger import image_ids_with_tags
+
+        if not tags:
+            return None
+        return frozenset(image_ids_with_tags(self.store(create=False), list(tags)))
+
+    def _find_by_tags(self, spec: FindSpec) -> list[SearchHit]:
+        """No query, only --tag: the tagged photos (passing the other filters), best tag score first."""
+        from mcphotos.search.nearest import files_for_ids
+        from mcphotos.tagging.tagger import tag_scores
+
+        filters = self.filters_for(spec)
+        ids = sorted(filters.image_ids or ())
+        files = files_for_ids(self.store(), ids, filters)
+        scores = tag_scores(self.store(), list(spec.tags))
+        hits = [SearchHit(p, float(scores.get(h, 0.0)), h) for rows in files.values() for p, h in rows
+                if os.path.exists(p)]
+        hits.sort(key=lambda x: (-x.score, x.path))
+        return [x for x in hits if spec.min_score is None or x.score >= spec.min_score][:spec.k]
+
+    # -- albums --------------------------------------------------------------------------------
+
+    def save_album(self, name: str, spec: FindSpec, replace: bool = False) -> Album:
+        from mcphotos.search.albums import save_album
+
+        return save_album(self.store(create=False), name, spec, replace=replace)
+
+    def album(self, name: str) -> Album:
+        from mcphotos.search.albums import get_album
+
+        return get_album(self.store(create=False), name)
+
+    def albums(self) -> list[Album]:
+        from mcphotos.search.albums import list_albums
+
+        return list_albums(self.store(create=False))
+
+    def delete_album(self, name: str) -> None:
+        from mcphotos.search.albums import delete_album
+
+        delete_album(self.store(create=False), name)
+
+    def sync_album(self, name: str, directory: str | os.PathLike[str]) -> SyncReport:
+        """Run the album's query and make ``directory`` hold one link per match."""
+        from mcphotos.search.albums import record_sync, sync_links
+
+        album = self.album(name)
+        hits = self.run_find(album.spec)
+        report = sync_links(album.name, [(h.path, h.hash) for h in hits], directory)
+        record_sync(self.store(), report, len({h.path for h in hits}))
+        return report
+
+    # -- export --------------------------------------------------------------------------------
+
+    def export(self, directory: str | os.PathLike[str]) -> ExportReport:
+        """Every indexed file's vector and metadata, with its tags, into ``directory``."""
+        from mcphotos.export import export_store
+
+        return export_store(self.store(create=False), directory, tags=self.tags_for_hashes)
+
+    def tags_for_hashes(self, hashes: Sequence[str]) -> dict[str, list[str]]:
+        """Tag labels per content hash, for export."""
+        from mcphotos.tagging.tagger import tags_for_hashes
+
+        found = tags_for_hashes(self.store(create=False), list(hashes))
+        return {h: [t.label for t in tags] for h, tags in found.items()}

@@ -1,0 +1,58 @@
+"""Library commands that write the store: index, the ANN cache, check and repair."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+
+from mcphotos.indexing.indexer import Indexer, IndexOptions, IndexReport, ProgressCallback, SkipCallback
+from mcphotos.library.base import LibraryBase
+from mcphotos.store.check import CheckReport
+
+
+class IndexMixin(LibraryBase):
+    def index(self, roots: Sequence[str] = (), paths: Iterable[str] | None = None,
+              options: IndexOptions | None = None, on_progress: ProgressCallback | None = None,
+              on_skip: SkipCallback | None = None) -> IndexReport:
+        store = self.store()
+        indexer = Indexer(store, self.engine, self.preprocess, options, on_progress, on_skip)
+        # Stored paths are absolute: a root such as "~/pics" must name them the same way, or every
+        # run re-hashes the files under it and never prunes the deleted ones.
+        report = indexer.index([os.path.abspath(os.path.expanduser(r)) for r in roots], paths)
+        self.refresh_ann()
+        if store.get_meta("preprocess") is None and self._preprocess is not None:
+            with store.transaction():
+                store.set_meta("preprocess", json.dumps(self._preprocess.to_dict()))
+        return report
+
+    def refresh_ann(self) -> None:
+        """Bring the ANN cache on disk up to date (writers only; skipped if another writes)."""
+        store = self.store()
+        lock = store.writer_lock()
+        if not lock.try_acquire():
+            return
+        try:
+            ann = self.ann()
+            if store.dim() is None:
+                return
+            before = ann.manifest.max_id if ann.load() and ann.manifest else None
+            ann.ensure(allow_build=True)
+            if ann.manifest is not None and ann.manifest.max_id != before:
+                ann.save()
+        finally:
+            lock.release()
+
+    def check(self) -> CheckReport:
+        """SQLite integrity, vectors and the search index (reads only: takes no lock)."""
+        from mcphotos.store.check import check_store
+
+        return check_store(self.store(create=False))
+
+    def repair(self) -> CheckReport:
+        """Fix what :meth:`check` finds, holding the writer lock (a second writer is refused)."""
+        from mcphotos.store.check import repair
+
+        store = self.store(create=False)
+        with store.writer_lock():
+            return repair(store)
