@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcphotos.errors import ModelLoadError, UsageError
-from mcphotos.models.registry import CAPTIONER_HUB_PREFIX, DEFAULT_CAPTIONER, entries, lookup, unknown_captioner_hint
+from mcphotos.models.registry import (
+    CAPTIONER_HUB_PREFIX,
+    DEFAULT_CAPTIONER,
+    entries,
+    existing_file,
+    lookup,
+    unknown_captioner_hint,
+)
 
 if TYPE_CHECKING:  # captioning imports torch-free code from here; import it back only lazily
     from mcphotos.models.cocagen import Captioner
@@ -47,13 +54,9 @@ def resolve_captioner(name: str | None = None, weights: str | None = None) -> Ca
     """``--captioner`` and ``--captioner-weights`` to a :class:`CaptionerSpec`."""
     name = (name or DEFAULT_CAPTIONER).strip()
     if weights is not None:
-        weights = str(Path(weights).expanduser())
-        if not Path(weights).is_file():
-            raise UsageError(f"weights file not found: {weights}", "pass the path of a CoCa checkpoint")
+        weights = str(existing_file(weights, "weights file", "pass the path of a CoCa checkpoint"))
     if name.lower().endswith(".json"):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise UsageError(f"captioner config not found: {name}")
+        path = existing_file(name, "captioner config")
         if weights is None:
             raise UsageError("a captioner config .json needs --captioner-weights FILE")
         return CaptionerSpec(name=str(path.resolve()), arch=str(path.resolve()), weights=weights)

@@ -292,17 +292,21 @@ class ModelSpec:
         return f"{self.name} ({self.pretrained})" if self.pretrained else self.name
 
 
+def existing_file(given: str, what: str, hint: str | None = None) -> Path:
+    """``given`` with ``~`` expanded, if it names a file; else a one-line usage error."""
+    path = Path(given).expanduser()
+    if not path.is_file():
+        raise UsageError(f"{what} not found: {given if what.endswith('config') else path}", hint)
+    return path
+
+
 def resolve_model(model: str | None, weights: str | None = None, pretrained: str | None = None) -> ModelSpec:
     """Turn ``--model``/``--weights``/``--pretrained`` into a :class:`ModelSpec`."""
     name = (model or DEFAULT_MODEL).strip()
     if weights is not None:
-        weights = str(Path(weights).expanduser())
-        if not Path(weights).is_file():
-            raise UsageError(f"weights file not found: {weights}", "pass the path of a checkpoint file")
+        weights = str(existing_file(weights, "weights file", "pass the path of a checkpoint file"))
     if name.lower().endswith(".json"):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise UsageError(f"model config not found: {name}")
+        path = existing_file(name, "model config")
         return ModelSpec(name=str(path.resolve()), pretrained=None, weights=weights)
     entry = lookup(name, "clip")  # any other name goes to open_clip as is: the engine validates it
     canonical = entry.name if entry else name
