@@ -148,7 +148,7 @@ def _checkpoints(weights: str | None, captioner_weights: str | None, clip_weight
 
 
 def _write_xmp(path: str, text: str, force: bool, style: str, quiet: bool) -> list[Any]:
-    """dc:description into the sidecar(s), by the merge-safe editor of mcphotos.xmp."""
+    """dc:description into the sidecar(s), by the merge-safe editor of mcphotos.sidecars.xmp."""
     from mcphotos.sidecars.xmp import update_sidecar
 
     changes = update_sidecar(path, description=text, force=force, style=style)

@@ -61,7 +61,7 @@ class FindMixin(LibraryBase):
         return self.vectors().texts(list(texts))
 
     def query_vector(self, terms: Sequence[Term]) -> np.ndarray:
-        """The unit vector of combined ``terms`` (see query.py for the math)."""
+        """The unit vector of combined ``terms`` (see search/query.py for the math)."""
         texts = [t.value for t in terms if t.kind == "text"]
         images = [t.value for t in terms if t.kind == "image"]
         text_vecs = iter(self.text_vectors(texts)) if texts else iter(())

@@ -118,7 +118,7 @@ class Engine:
         return torch.autocast(device_type=self.device.split(":")[0], dtype=dtype)
 
     def encode_images(self, pixels: np.ndarray) -> np.ndarray:
-        """``pixels``: uint8 (N, H, W, 3) from :func:`mcphotos.imaging.preprocess`."""
+        """``pixels``: uint8 (N, H, W, 3) from :func:`mcphotos.indexing.imaging.preprocess`."""
         import torch
 
         if len(pixels) == 0:

@@ -1,6 +1,6 @@
 """The XML side of an XMP sidecar: parse, edit mcphotos' own properties, serialize.
 
-:mod:`mcphotos.xmp` decides which sidecar to touch and writes it atomically; this module only
+:mod:`mcphotos.sidecars.xmp` decides which sidecar to touch and writes it atomically; this module only
 edits the document, keeping every namespace, value, comment and the xpacket wrapper it did
 not create.
 """

@@ -32,7 +32,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX files_hash ON files(hash)",
         "CREATE TABLE text_cache (text TEXT PRIMARY KEY, vector BLOB NOT NULL, created_at REAL NOT NULL)",
     ],
-    # 2: zero-shot tags per content hash and label set (the model is the store's), see tagging.py
+    # 2: zero-shot tags per content hash and label set (the model is the store's), see tagging/tagstore.py
     [
         """CREATE TABLE tags (
             hash TEXT NOT NULL REFERENCES images(hash) ON DELETE CASCADE,

@@ -8,7 +8,7 @@ A label file is plain UTF-8 text, one label per line::
 
 ``#`` starts a comment anywhere on a line; blank lines are ignored. A label without prompts is
 embedded through :data:`TEMPLATES` ("a photo of a {}." ...) with its last level filled in; a
-prompt may contain ``{}`` too. A label's prompts are averaged in embedding space (see tagging.py).
+prompt may contain ``{}`` too. A label's prompts are averaged in embedding space (see tagging/scoring.py).
 
 ``@background = prompt | prompt`` replaces the generic background prompts that multi-label mode
 weighs each label against (tagging.py). Scores are then comparable only with sets that share
