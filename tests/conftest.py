@@ -22,9 +22,14 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from typer.testing import Result
 
 # huggingface_hub reads its cache location once, at import (open_clip imports it below): point
 # it at an empty directory before that, so not even import-time state sees the user's cache.
@@ -54,6 +59,14 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setattr(hub_constants, "HF_HOME", str(hf))
         monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hf / "hub"))
     return home
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Run ``mcphotos ARGS`` and check its exit code (see tests/support/cli.py)."""
+    from tests.support.cli import invoke
+
+    return invoke
 
 
 @pytest.fixture

@@ -27,17 +27,12 @@ def test_a_randomly_initialized_model_is_reported_to_the_callback(tiny_clip: tup
     assert logging.getLogger("mcphotos").propagate
 
 
-def test_the_cli_prints_the_core_warnings_on_stderr(tiny_clip: tuple[Path, Path], tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from mcphotos.cli import app
+def test_the_cli_prints_the_core_warnings_on_stderr(tiny_clip: tuple[Path, Path], tmp_path: Path, cli) -> None:
     from tests.support.photos import shape_photo
 
     cfg, _ = tiny_clip
     shape_photo(tmp_path / "pics" / "a.png", "red", "circle", seed=1)
-    r = CliRunner().invoke(app, ["index", str(tmp_path / "pics"), "-q", "--store", str(tmp_path / "home"),
-                                 "--model", str(cfg)], catch_exceptions=False)
-    assert r.exit_code == 0, r.output
+    r = cli("index", tmp_path / "pics", "-q", "--store", tmp_path / "home", "--model", cfg)
     warnings = [line for line in r.stderr.splitlines() if line.startswith("mcphotos: warning:")]
     assert len(warnings) == 1 and "randomly initialized" in warnings[0], r.stderr
     assert "warning" not in r.stdout

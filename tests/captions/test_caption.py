@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from mcphotos.captions.captioning import rerank
 from mcphotos.cli import app
@@ -17,10 +16,10 @@ from mcphotos.indexing.imaging import decode_for_model
 from mcphotos.library import Library
 from mcphotos.models.coca import load_captioner, resolve_captioner
 from mcphotos.models.cocagen import EOT, SOT, Captioner, Decoding, Generated, decode_tokens
+from tests.support.cli import runner
 from tests.support.cocatiny import make_tiny_coca
 from tests.support.photos import shape_photo
 
-runner = CliRunner()
 # End-of-text's logit boost in the ending tiny CoCa: about the size of the best random logit of
 # 49408 (std 4), so it wins at some steps and loses at others (see tests/cocatiny.py).
 EOT_LOGIT = 20.0

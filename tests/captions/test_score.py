@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 from mcphotos.captions.scoring import clip_score, read_pairs, softmax
 from mcphotos.cli import app
 from mcphotos.library import Library
 from mcphotos.sidecars.metadata import read_caption, xmp_description
+from tests.support.cli import runner
 from tests.support.photos import shape_photo
-
-runner = CliRunner()
 
 
 def run(*args: object, input: str | None = None):

@@ -9,12 +9,10 @@ import sys
 from pathlib import Path
 
 import click
-from typer.testing import CliRunner
 
 from mcphotos.cli import app
+from tests.support.cli import runner
 from tests.support.photos import photo
-
-runner = CliRunner()
 
 
 def invoke(*args: str, input: bytes | str | None = None):

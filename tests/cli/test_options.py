@@ -14,16 +14,16 @@ from typing import Any, ClassVar
 import pytest
 import typer
 import typer.main
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from mcphotos.cli import app
 from mcphotos.cli.options import LibraryArgs, find_options, library_options, output_options
 from mcphotos.errors import McPhotosError
 from tests.cli.test_cli import assert_light
+from tests.support.cli import runner
 from tests.support.cocatiny import make_tiny_coca
 from tests.support.photos import shape_photo
 
-runner = CliRunner()
 WARNING = "mcphotos: warning: "
 
 

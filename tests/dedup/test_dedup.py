@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from mcphotos.cli import app
 from mcphotos.dedup import perceptual as pc
@@ -29,7 +28,7 @@ from tests.support.scenes import scene, write_near_set
 # A 64-px model input: the pHash is taken on this resized image, as with a real model's 256 px.
 SPEC64 = PreprocessSpec(size=(64, 64), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear")
 SEEDS = list(range(8))
-runner = CliRunner()
+from tests.support.cli import runner  # noqa: E402
 
 
 class CollapsedEncoder(FakeEncoder):

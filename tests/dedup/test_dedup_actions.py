@@ -8,13 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from mcphotos.cli import app
 from tests.dedup.test_dedup import index, make_lib
+from tests.support.cli import invoke
 from tests.support.scenes import scene
-
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -32,19 +29,12 @@ def library(tmp_path: Path) -> tuple[Path, Path]:
     return pics, home
 
 
-def invoke(args: list[str], code: int = 0, input: str | None = None):
-    """Run the CLI; a crash raises (never passes as empty output), and the exit code must be ``code``."""
-    r = runner.invoke(app, args, input=input, catch_exceptions=False)
-    assert r.exit_code == code, f"exit {r.exit_code}, expected {code}:\n{r.output}"
-    return r
-
-
 def dedup(home: Path, *args: str, code: int = 0, input: str | None = None):
-    return invoke(["dedup", "--store", str(home), "--model", "fake", *args], code, input)
+    return invoke("dedup", "--store", home, "--model", "fake", *args, code=code, input=input)
 
 
 def undo(journal: Path | str, code: int = 0):
-    return invoke(["undo", str(journal), "--yes"], code)
+    return invoke("undo", journal, "--yes", code=code)
 
 
 def store_paths(home: Path) -> set[str]:

@@ -11,13 +11,12 @@ import json
 from pathlib import Path
 
 from PIL import Image
-from typer.testing import CliRunner
 
 from mcphotos.cli import app
 from mcphotos.library import Library
+from tests.support.cli import runner
 from tests.support.photos import shape_photo
 
-runner = CliRunner()
 TINY_THRESHOLD = "0.5"
 
 

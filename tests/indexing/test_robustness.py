@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import mcphotos.indexing.indexer as indexer_mod
 from mcphotos.cli import app
@@ -29,7 +28,7 @@ from tests.support.fakes import SPEC, FakeEncoder
 from tests.support.photos import photo
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the index driver runs as a module from it
-runner = CliRunner()
+from tests.support.cli import runner  # noqa: E402
 
 
 def fake_library(home: Path) -> Library:

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from mcphotos.cli import app
+from tests.support.cli import runner
 from tests.support.photos import photo
-
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mcphotos.cli import app
 from mcphotos.errors import UsageError
@@ -28,9 +27,9 @@ from mcphotos.models.registry import (
     unknown_captioner_hint,
     unknown_model_hint,
 )
+from tests.support.cli import runner
 from tests.support.photos import photo
 
-runner = CliRunner()
 CLIPS = entries("clip")
 CAPTIONERS = entries("captioner")
 

@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mcphotos.cli import app
+from tests.support.cli import runner
 from tests.support.photos import shape_photo
 
-runner = CliRunner()
 COLORS = ["red", "green", "blue", "yellow"]
 SHAPES = ["circle", "square", "triangle", "star"]
 

@@ -13,12 +13,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from typer.testing import CliRunner
 
 from mcphotos.cli import app
+from tests.support.cli import runner
 from tests.support.photos import photo
-
-runner = CliRunner()
 
 
 def cli(*args: str, env: dict | None = None):

@@ -6,13 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mcphotos.cli import app
 from mcphotos.errors import UsageError
 from mcphotos.tagging.labels import TEMPLATES, load_label_file, parse_labels, resolve_labels, shipped_dir, shipped_sets
+from tests.support.cli import runner
 
-runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
 
 

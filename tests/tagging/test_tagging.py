@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mcphotos.cli import app
 from mcphotos.indexing.indexer import IndexOptions
@@ -16,10 +15,10 @@ from mcphotos.library import Library
 from mcphotos.tagging.labels import TEMPLATES, load_label_file
 from mcphotos.tagging.tagger import BACKGROUND_WORDS, TagOptions
 from tests.support import tinyclip
+from tests.support.cli import runner
 from tests.support.photos import shape_photo
 from tests.support.tools import require_tool
 
-runner = CliRunner()
 PER_CLASS = 2
 
 
