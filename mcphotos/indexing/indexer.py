@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 
@@ -21,16 +20,9 @@ from mcphotos.errors import Interrupted, McPhotosError
 from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.indexing.walk import WalkEntry, WalkResult, stat_paths, walk
 from mcphotos.indexing.workers import Decoded, Failed, WorkerPool, decode_task, hash_task
+from mcphotos.models.encoder import ImageEncoder  # what the indexer needs: the engine, or a test fake
 from mcphotos.store.database import FileRecord, ImageRecord, Store
 from mcphotos.store.sql import chunks
-
-
-class ImageEncoder(Protocol):
-    """What the indexer needs from a model (the real Engine, or a test fake)."""
-
-    dim: int
-
-    def encode_images(self, pixels: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass

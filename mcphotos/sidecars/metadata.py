@@ -14,7 +14,6 @@ first one.
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 import xml.etree.ElementTree as ET
@@ -168,13 +167,3 @@ def _exif_description(img: Image.Image) -> str | None:
     if not text or text.lower() in BOILERPLATE:
         return None
     return text
-
-
-def caption_from_bytes(data: bytes) -> ExistingCaption | None:
-    """Embedded caption of an image given as bytes (no sidecar lookup)."""
-    try:
-        register_plugins()
-        with Image.open(io.BytesIO(data), formats=FORMATS) as img:
-            return _embedded_caption(img)
-    except Exception:
-        return None
