@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import click
 
 from mcphotos.cli import app
-from tests.support.cli import runner
+from tests.support.cli import assert_light, runner
 from tests.support.photos import photo
 
 
@@ -35,24 +32,6 @@ def test_every_command_has_help_text() -> None:
     for path, _ in all_commands(group):
         r = invoke(*path, "--help")
         assert r.exit_code == 0, path
-
-
-def assert_light(home: Path, *commands: list[str]) -> None:
-    """Each command exits 0 in a fresh interpreter that, at the end, has imported no torch."""
-    code = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from mcphotos.cli import app\n"
-        "r = CliRunner()\n"
-        f"for args in {commands!r}:\n"
-        "    res = r.invoke(app, args)\n"
-        "    assert res.exit_code == 0, (args, res.output)\n"
-        "bad = [m for m in ('torch', 'open_clip', 'timm') if m in sys.modules]\n"
-        "print('HEAVY' if bad else 'LIGHT', bad)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "MCPHOTOS_HOME": str(home)})
-    assert out.stdout.startswith("LIGHT"), out.stdout + out.stderr
 
 
 def test_commands_without_a_model_do_not_import_torch(tmp_path: Path) -> None:

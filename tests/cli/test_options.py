@@ -19,8 +19,7 @@ from typer.testing import Result
 from mcphotos.cli import app
 from mcphotos.cli.options import LibraryArgs, find_options, library_options, output_options
 from mcphotos.errors import McPhotosError
-from tests.cli.test_cli import assert_light
-from tests.support.cli import runner
+from tests.support.cli import assert_light, runner
 from tests.support.cocatiny import make_tiny_coca
 from tests.support.photos import shape_photo
 

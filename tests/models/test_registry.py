@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,7 @@ from mcphotos.models.registry import (
     unknown_captioner_hint,
     unknown_model_hint,
 )
-from tests.support.cli import runner
+from tests.support.cli import assert_light, runner
 from tests.support.photos import photo
 
 CLIPS = entries("clip")
@@ -237,17 +235,4 @@ def test_one_cache_lookup_serves_the_engine_and_models() -> None:
 
 
 def test_models_imports_no_torch(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from mcphotos.cli import app\n"
-        "r = CliRunner()\n"
-        "for args in (['models'], ['models', '--json'], ['models', '--help']):\n"
-        "    res = r.invoke(app, args)\n"
-        "    assert res.exit_code == 0, (args, res.output)\n"
-        "bad = [m for m in ('torch', 'open_clip', 'timm') if m in sys.modules]\n"
-        "print('HEAVY' if bad else 'LIGHT', bad)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "MCPHOTOS_HOME": str(tmp_path)})
-    assert out.stdout.startswith("LIGHT"), out.stdout + out.stderr
+    assert_light(tmp_path, ["models"], ["models", "--json"], ["models", "--help"])
