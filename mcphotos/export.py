@@ -48,11 +48,12 @@ def embed_images(vectors: Vectors, paths: Sequence[str]) -> list[Embedding]:
     """Unit embeddings of the photos at ``paths``, from the store when it has them."""
     out = []
     for given, v in vectors.photos(paths).items():
+        path = os.path.abspath(os.path.expanduser(given))
         if isinstance(v, Unreadable):
             if v.missing:
                 raise UsageError(f"no such photo: {given}", "give the path of an image file")
-            raise ImageError(f"cannot read {os.path.abspath(os.path.expanduser(given))}: {v.reason}")
-        out.append(Embedding(os.path.abspath(os.path.expanduser(given)), v.hash, v.vector, v.from_store))
+            raise ImageError(f"cannot read {path}: {v.reason}")
+        out.append(Embedding(path, v.hash, v.vector, v.from_store))
     return out
 
 

@@ -25,23 +25,29 @@ class _Forward(logging.Handler):
         self.callback(record.getMessage())
 
 
+# The logger's own settings from before the first forwarding opened, restored when the last
+# one closes (several libraries may be open at once, closed in any order).
+_saved: tuple[int, bool] | None = None
+
+
 class Forwarding:
     """An open forwarding of the ``mcphotos`` logger's warnings to a callback; ``close()`` ends it."""
 
     def __init__(self, callback: WarningCallback) -> None:
-        self._logger = logging.getLogger(LOGGER)
+        global _saved
+        logger = logging.getLogger(LOGGER)
+        if _saved is None:
+            _saved = (logger.level, logger.propagate)
         self._handler = _Forward(callback)
-        self._level, self._propagate = self._logger.level, self._logger.propagate
-        self._logger.addHandler(self._handler)
-        self._logger.setLevel(logging.WARNING)
-        self._logger.propagate = False  # the callback speaks for these; no second copy via the root
+        logger.addHandler(self._handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False  # the callback speaks for these; no second copy via the root
 
     def close(self) -> None:
-        self._logger.removeHandler(self._handler)
-        if not any(isinstance(h, _Forward) for h in self._logger.handlers):
-            self._logger.setLevel(self._level)
-            self._logger.propagate = self._propagate
-
-
-def forward_warnings(callback: WarningCallback) -> Forwarding:
-    return Forwarding(callback)
+        global _saved
+        logger = logging.getLogger(LOGGER)
+        logger.removeHandler(self._handler)
+        if _saved is not None and not any(isinstance(h, _Forward) for h in logger.handlers):
+            logger.setLevel(_saved[0])
+            logger.propagate = _saved[1]
+            _saved = None

@@ -40,7 +40,7 @@ os.environ["HF_HUB_CACHE"] = str(_HF_SESSION / "hub")
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 from tests.support import tinyclip  # noqa: E402
-from tests.support.photos import photo, save_random_checkpoint, shape_photo  # noqa: E402, F401  (fixtures' helpers)
+from tests.support.photos import save_random_checkpoint  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TINYCLIP_SEED = int(os.environ.get("MCPHOTOS_TINYCLIP_SEED", "0"))

@@ -36,3 +36,14 @@ def test_the_cli_prints_the_core_warnings_on_stderr(tiny_clip: tuple[Path, Path]
     warnings = [line for line in r.stderr.splitlines() if line.startswith("mcphotos: warning:")]
     assert len(warnings) == 1 and "randomly initialized" in warnings[0], r.stderr
     assert "warning" not in r.stdout
+
+
+def test_libraries_closed_in_any_order_leave_the_logger_as_it_was(tmp_path: Path) -> None:
+    logger = logging.getLogger("mcphotos")
+    before = (logger.level, logger.propagate)
+    a = Library(home=tmp_path / "a", on_warning=lambda m: None)
+    b = Library(home=tmp_path / "b", on_warning=lambda m: None)
+    a.close()
+    assert not logger.propagate  # b still forwards
+    b.close()
+    assert (logger.level, logger.propagate) == before

@@ -15,12 +15,16 @@ from mcphotos.indexing.hashing import HASH_NAME
 from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.models.encoder import Encoder
 from mcphotos.models.registry import ModelSpec, default_home, resolve_model
-from mcphotos.notices import WarningCallback, forward_warnings
-from mcphotos.search.nearest import text_vectors
+from mcphotos.notices import Forwarding, WarningCallback
 from mcphotos.store.database import Store, StoreStats
 from mcphotos.vectors import Vectors
 
 _L = TypeVar("_L", bound="LibraryBase")
+
+
+def absolute(paths: Sequence[str]) -> list[str]:
+    """Paths as the store names them: ``~`` expanded, absolute. Every Library method normalizes here."""
+    return [os.path.abspath(os.path.expanduser(p)) for p in paths]
 
 EngineFactory = Callable[[], Encoder]
 
@@ -52,7 +56,7 @@ class LibraryBase:
         self._preprocess = preprocess
         self._store: Store | None = None
         self._search_ann: Any = None
-        self._warnings = forward_warnings(on_warning) if on_warning is not None else None
+        self._warnings = Forwarding(on_warning) if on_warning is not None else None
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -101,7 +105,8 @@ class LibraryBase:
         return Vectors(store, self.engine, self.preprocess)
 
     def text_vectors(self, texts: Sequence[str]) -> np.ndarray:
-        return text_vectors(self.store(), texts, lambda ts: self.engine().encode_texts(ts))
+        """Unit vectors of ``texts`` through the store's text cache (the store is created if need be)."""
+        return Vectors(self.store(), self.engine, self.preprocess).texts(texts)
 
     def logit_scale(self) -> float:
         """The model's logit scale, remembered in the store so cached prompts need no model load."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mcphotos.library.base import LibraryBase
+from mcphotos.library.base import LibraryBase, absolute
 from mcphotos.search.cutoff import Cut
 from mcphotos.search.nearest import SearchFilter, SearchHit, search
 from mcphotos.search.query import FindSpec, Term, combine
@@ -70,8 +70,8 @@ class FindMixin(LibraryBase):
         return combine(np.stack(rows), [t.weight for t in terms])
 
     def filters_for(self, spec: FindSpec) -> SearchFilter:
-        dirs = tuple(os.path.abspath(os.path.expanduser(d)) for d in spec.in_dirs)
-        return SearchFilter(dirs, spec.exts, spec.after, spec.before, self.tag_image_ids(spec.tags))
+        return SearchFilter(tuple(absolute(spec.in_dirs)), spec.exts, spec.after, spec.before,
+                            self.tag_image_ids(spec.tags))
 
     def tag_image_ids(self, tags: Sequence[str]) -> frozenset[int] | None:
         """Image ids carrying every tag in ``tags`` (None: no restriction)."""

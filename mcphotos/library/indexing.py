@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 
 from mcphotos.indexing.indexer import Indexer, IndexOptions, IndexReport, ProgressCallback, SkipCallback
-from mcphotos.library.base import LibraryBase
+from mcphotos.library.base import LibraryBase, absolute
 from mcphotos.store.check import CheckReport
 
 
@@ -19,7 +18,7 @@ class IndexMixin(LibraryBase):
         indexer = Indexer(store, self.engine, self.preprocess, options, on_progress, on_skip)
         # Stored paths are absolute: a root such as "~/pics" must name them the same way, or every
         # run re-hashes the files under it and never prunes the deleted ones.
-        report = indexer.index([os.path.abspath(os.path.expanduser(r)) for r in roots], paths)
+        report = indexer.index(absolute(roots), paths)
         self.refresh_ann()
         if store.get_meta("preprocess") is None and self._preprocess is not None:
             with store.transaction():

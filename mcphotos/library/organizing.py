@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from mcphotos.library.base import LibraryBase
+from mcphotos.library.base import LibraryBase, absolute
 from mcphotos.store.database import Store
 
 if TYPE_CHECKING:
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def _absolute(paths: Sequence[str] | None) -> list[str] | None:
-    return [os.path.abspath(os.path.expanduser(p)) for p in paths] if paths else None
+    """None (no restriction) stays None."""
+    return absolute(paths) if paths else None
 
 
 class TagMixin(LibraryBase):
