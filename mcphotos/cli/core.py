@@ -20,7 +20,7 @@ from mcphotos.cli.common import (
     skip_printer,
 )
 from mcphotos.cli.options import deprecated, find_options, library_options, old_option, output_options
-from mcphotos.cli.render import Format, json_line
+from mcphotos.cli.render import Format, display_path, json_line
 from mcphotos.cli.search import show_hits, write_sheet
 from mcphotos.errors import UsageError
 from mcphotos.units import human_bytes
@@ -49,6 +49,9 @@ def index(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Retry files that failed before.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per model call.")] = 16,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Decode processes (default: cores).")] = None,
+    prune_offline: Annotated[bool, typer.Option(
+        "--prune-offline", help="Forget the files of offline roots (missing, empty, or on another device than "
+                                "when indexed) instead of keeping them.")] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     *,
@@ -69,7 +72,7 @@ def index(
     listed = _path_list(paths, files0_from, null_input)
     progress = Progress(enabled=not quiet and sys.stderr.isatty())
     options = IndexOptions(hidden=hidden_, exclude=tuple(exclude or ()), retry_failed=retry_failed,
-                           batch_size=batch_size, workers=workers)
+                           batch_size=batch_size, workers=workers, prune_offline=prune_offline)
     try:
         report = lib.index(roots, listed, options, on_progress=progress.update, on_skip=skip_printer)
     finally:
@@ -78,14 +81,17 @@ def index(
         data = asdict(report)
         data["skipped"] = [{"path": p, "reason": r} for p, r in report.skipped]
         typer.echo(json_line(data))
+    for off in report.offline:
+        typer.echo(f"offline: {display_path(off.path)} ({off.files} indexed files kept; "
+                   "--prune-offline forgets them)", err=True)
     if not quiet:
         typer.echo(
             f"indexed {report.seen} files: {report.new} new, {report.reused} reused, {report.unchanged} unchanged, "
             f"{report.failed} failed, {report.removed} removed in {report.elapsed:.1f}s",
             err=True,
         )
-    if strict and report.failed:
-        raise typer.Exit(1)
+    if report.offline or (strict and report.failed):
+        raise typer.Exit(1)  # an offline root is a failure, so a scheduled run notices
 
 
 def _path_list(paths: list[str], files0_from: str | None, nul_stdin: bool) -> list[str] | None:
@@ -139,6 +145,7 @@ def status(json_: JsonOpt = False, *, lib: Library) -> None:
     }
     if st.stats:
         data.update(asdict(st.stats))
+        data["roots"] = [asdict(r) for r in st.roots]
     if json_:
         typer.echo(json_line(data))
         return
@@ -153,6 +160,10 @@ def status(json_: JsonOpt = False, *, lib: Library) -> None:
                  ("images", f"{s.images} unique ({s.orphan_images} no longer on disk, kept as cache)"),
                  ("texts cached", str(s.cached_texts)), ("size", human_bytes(s.db_bytes)),
                  ("search index", st.ann), ("last indexed", last)]
+    for r in st.roots:
+        why = f" ({r.reason})" if r.state == "offline" and r.reason else ""
+        kind = "" if r.kind == "root" else " (mount point)"
+        rows.append(("root", f"{r.state:<7}  {r.files:>6} files  {display_path(r.path)}{kind}{why}"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         typer.echo(f"{k.ljust(width)}  {v}")

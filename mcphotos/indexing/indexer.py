@@ -18,6 +18,7 @@ import numpy as np
 
 from mcphotos.errors import Interrupted, McPhotosError
 from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.roots import OfflineRoot, RootTracker
 from mcphotos.indexing.walk import WalkEntry, WalkResult, stat_paths, walk
 from mcphotos.indexing.workers import Decoded, Failed, WorkerPool, decode_task, hash_task
 from mcphotos.models.encoder import ImageEncoder  # what the indexer needs: the engine, or a test fake
@@ -38,6 +39,8 @@ class IndexReport:
     elapsed: float = 0.0
     interrupted: bool = False
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Roots whose drive is gone (missing, empty, another device): nothing under them was pruned.
+    offline: list[OfflineRoot] = field(default_factory=list)
 
     @property
     def seen(self) -> int:
@@ -49,6 +52,7 @@ class IndexOptions:
     hidden: bool = False
     exclude: Sequence[str] = ()
     prune: bool = True
+    prune_offline: bool = False  # forget the files of offline roots (see indexing/roots.py)
     retry_failed: bool = False
     batch_size: int = 16  # small batches keep decoding and inference overlapped (bench/README.md)
     workers: int | None = None  # decode processes; default: one per core
@@ -144,9 +148,13 @@ class Indexer:
 
     def _run(self, roots: Sequence[str], paths: Iterable[str] | None, report: IndexReport) -> None:
         found = WalkResult()
+        tracker = RootTracker(self.store, self.options.prune_offline)
+        roots = tracker.plan(list(roots))  # a typo raises here, before anything is done
         if roots:
             found = walk(roots, hidden=self.options.hidden, exclude=self.options.exclude,
                          on_skip=lambda p, r: self._skip(report, p, r))
+        tracker.protect(found)
+        report.offline = tracker.offline
         known = self.store.files_under(list(roots)) if roots else {}
         if paths is not None:
             extra = stat_paths(paths, on_skip=lambda p, r: self._skip(report, p, r))
@@ -170,6 +178,9 @@ class Indexer:
             self._process(todo, report, done, total)
         if self.options.prune and roots:
             self._prune(found, known, report)
+        if self.options.prune:
+            report.removed += tracker.forget()
+        tracker.record(found)
         with self.store.transaction():
             self.store.set_meta("last_indexed", repr(time.time()))
 
@@ -309,13 +320,12 @@ class Indexer:
             raise McPhotosError(f"the store holds {dim}-dimensional vectors but the model makes {encoder.dim}")
 
     def _prune(self, found: WalkResult, known: dict[str, FileRecord], report: IndexReport) -> None:
-        """Forget files that vanished, but only under directories walked to the end."""
+        """Forget files that vanished, but only under roots walked, never beneath a folder that
+        could not be read or an offline mount point (``WalkResult.prunable``)."""
         if not found.complete_dirs:
             return
         present = {e.path for e in found.entries}
-        prefixes = [os.path.join(d, "") for d in found.complete_dirs]
-        gone = [p for p in known if p not in present and any(p.startswith(pre) for pre in prefixes)
-                and not os.path.lexists(p)]
+        gone = [p for p in known if p not in present and found.prunable(p) and not os.path.lexists(p)]
         for part, _ in chunks(gone):
             with self.store.transaction():
                 self.store.delete_files(part)

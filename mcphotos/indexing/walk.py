@@ -24,9 +24,20 @@ class WalkEntry:
 @dataclass
 class WalkResult:
     entries: list[WalkEntry] = field(default_factory=list)
-    # Directories walked to the end: only files under these may be pruned from the store.
+    # Root directories walked: files under these may be pruned from the store, except beneath
+    # ``incomplete_dirs``, the folders that could not be read (permission denied, I/O error).
     complete_dirs: list[str] = field(default_factory=list)
+    incomplete_dirs: list[str] = field(default_factory=list)
+    # Mount points met inside a root (a folder on another device than its parent): (path, st_dev).
+    # The indexer records them, so that one whose drive is gone later is not pruned either.
+    mounts: list[tuple[str, int]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def prunable(self, path: str) -> bool:
+        """Whether a stored file at ``path`` that this walk did not find may be forgotten."""
+        def under(d: str) -> bool:
+            return path.startswith(os.path.join(d, ""))
+        return any(under(d) for d in self.complete_dirs) and not any(under(d) for d in self.incomplete_dirs)
 
 
 def has_image_extension(name: str) -> bool:
@@ -48,6 +59,7 @@ def walk(roots: Iterable[str], hidden: bool = False, exclude: Iterable[str] = ()
     result = WalkResult()
     patterns = tuple(exclude)
     seen_dirs: set[tuple[int, int]] = set()
+    unreadable: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
 
     def skip(path: str, reason: str) -> None:
@@ -61,24 +73,33 @@ def walk(roots: Iterable[str], hidden: bool = False, exclude: Iterable[str] = ()
         seen_files.add(path)
         result.entries.append(WalkEntry(path, st.st_size, st.st_mtime_ns))
 
-    def walk_dir(top: str) -> bool:
-        """Returns True when the whole subtree was read."""
-        complete = True
+    def unreadable_dir(top: str, e: OSError) -> None:
+        # Reported once, here; nothing beneath it is pruned (its files may well still be there).
+        result.incomplete_dirs.append(top)
+        skip(top, f"{_reason(e)}; nothing beneath this folder is pruned")
+
+    def walk_dir(top: str, parent_dev: int | None) -> None:
         try:
             st = os.stat(top)
         except OSError as e:
-            skip(top, _reason(e))
-            return False
+            unreadable_dir(top, e)
+            return
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:
-            return True  # a symlink loop or a second route to the same directory
+            # A symlink loop or a second route to the same directory: walked (or reported) already.
+            if key in unreadable:
+                result.incomplete_dirs.append(top)
+            return
         seen_dirs.add(key)
         try:
             with os.scandir(top) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as e:
-            skip(top, _reason(e))
-            return False
+            unreadable.add(key)
+            unreadable_dir(top, e)
+            return
+        if parent_dev is not None and st.st_dev != parent_dev and entries:
+            result.mounts.append((top, st.st_dev))
         for entry in entries:
             name = entry.name
             path = os.path.join(top, name)
@@ -91,23 +112,22 @@ def walk(roots: Iterable[str], hidden: bool = False, exclude: Iterable[str] = ()
             if is_dir:
                 if name.startswith(".") and not hidden:
                     continue
-                complete &= walk_dir(path)
+                walk_dir(path, st.st_dev)
                 continue
             if not has_image_extension(name) or (name.startswith(".") and not hidden):
                 continue
             try:
-                st = entry.stat(follow_symlinks=True)
+                st_file = entry.stat(follow_symlinks=True)
             except FileNotFoundError:
                 skip(path, "dangling symlink" if entry.is_symlink() else "file vanished")
                 continue
             except OSError as e:
                 skip(path, _reason(e))
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(st_file.st_mode):
                 skip(path, "not a regular file")
                 continue
-            add_file(path, st)
-        return complete
+            add_file(path, st_file)
 
     for root in roots:
         path = os.path.abspath(os.path.expanduser(root))
@@ -117,8 +137,8 @@ def walk(roots: Iterable[str], hidden: bool = False, exclude: Iterable[str] = ()
             skip(path, _reason(e))
             continue
         if stat.S_ISDIR(st.st_mode):
-            if walk_dir(path):
-                result.complete_dirs.append(path)
+            walk_dir(path, None)
+            result.complete_dirs.append(path)
         elif stat.S_ISREG(st.st_mode):
             add_file(path, st)
         else:

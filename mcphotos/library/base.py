@@ -13,6 +13,7 @@ import numpy as np
 
 from mcphotos.indexing.hashing import HASH_NAME
 from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.roots import RootStatus, root_states
 from mcphotos.models.encoder import Encoder
 from mcphotos.models.registry import ModelSpec, default_home, resolve_model
 from mcphotos.notices import Forwarding, WarningCallback
@@ -40,6 +41,7 @@ class Status:
     exists: bool
     stats: StoreStats | None
     ann: str  # "current", "behind", "missing" or a problem
+    roots: tuple[RootStatus, ...] = ()  # the folders indexed, online or offline now
 
 
 class LibraryBase:
@@ -131,9 +133,11 @@ class LibraryBase:
         exists = (self.store_dir / "store.db").exists()
         stats = None
         ann_state = "missing"
+        roots: tuple[RootStatus, ...] = ()
         if exists:
             store = self.store(create=False)
             stats = store.stats()
+            roots = tuple(root_states(store))
             ann = self.ann()
             problem = ann.problem()
             if problem is None:
@@ -145,7 +149,7 @@ class LibraryBase:
         ident = self.identity()
         return Status(str(self.home), str(self.store_dir), self.spec.name, ident["source"], device,
                       self.precision if self.precision != "auto" else guess_precision(device),
-                      exists, stats, ann_state)
+                      exists, stats, ann_state, roots)
 
 
 def guess_device() -> str:

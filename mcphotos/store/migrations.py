@@ -74,4 +74,18 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE images ADD COLUMN colors BLOB",  # 4x4 YCbCr layout, 48 bytes
         "ALTER TABLE images ADD COLUMN detail REAL",  # grey-level std of the 32x32 thumbnail
     ],
+    # 6: the roots index walked, so a root whose drive is gone is recognized as offline and never pruned
+    # (store/roots.py, indexing/roots.py). kind: 'root' (named by the user) or 'mount' (a mount point
+    # found inside a root). st_dev: the device it was on when last seen online; files: its indexed
+    # files then.
+    [
+        """CREATE TABLE roots (
+            path BLOB PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('root', 'mount')),
+            st_dev INTEGER,
+            files INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN ('online', 'offline')),
+            last_seen REAL,                  -- when last walked online
+            checked_at REAL NOT NULL)""",
+    ],
 ]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mcphotos.errors import UsageError
 from mcphotos.indexing.indexer import Indexer, IndexOptions
 from mcphotos.store.database import Store
 from tests.support.fakes import SPEC, FakeEncoder
@@ -99,13 +100,13 @@ def test_unreadable_file_is_recorded_and_not_retried(tmp_path: Path, store: Stor
     assert r3.hashed == 1 and r3.failed == 1
 
 
-def test_prune_waits_for_a_complete_walk(tmp_path: Path, store: Store) -> None:
+def test_a_root_that_never_existed_is_a_usage_error_and_prunes_nothing(tmp_path: Path, store: Store) -> None:
     root = tmp_path / "pics"
     make_library(root, 3)
     run(store, FakeEncoder(), root)
-    # indexing a missing root prunes nothing
-    r = run(store, FakeEncoder(), tmp_path / "nope")
-    assert r.removed == 0 and len(store.files_under()) == 3
+    with pytest.raises(UsageError, match="nope"):
+        run(store, FakeEncoder(), root, tmp_path / "nope")
+    assert len(store.files_under()) == 3
 
 
 def test_hidden_and_excluded_are_skipped(tmp_path: Path, store: Store) -> None:
