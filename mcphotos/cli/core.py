@@ -52,12 +52,14 @@ def index(
     prune_offline: Annotated[bool, typer.Option(
         "--prune-offline", help="Forget the files of offline roots (missing, empty, or on another device than "
                                 "when indexed) instead of keeping them.")] = False,
+    frames: Annotated[str, typer.Option(
+        "--frames", metavar="PCTS", help="Where videos are sampled, in percent of their duration.")] = "10,50,90",
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     *,
     lib: Library,
 ) -> None:
-    """Index photos: walk, hash, embed new content, and prune files that are gone."""
+    """Index photos and videos: walk, hash, embed new content, and prune files that are gone."""
     from mcphotos.indexing.indexer import IndexOptions
 
     paths = list(paths or ())
@@ -68,11 +70,18 @@ def index(
                                              "or --files0-from FILE")
     if "-" in paths and files0_from == "-":
         raise UsageError("stdin holds one list: give '-' or --files0-from -, not both")
+    from mcphotos.indexing.video import parse_fractions
+
+    try:
+        fractions = parse_fractions(frames)
+    except ValueError as e:
+        raise UsageError(f"--frames {frames}: {e}") from None
     roots = [p for p in paths if p != "-"]
     listed = _path_list(paths, files0_from, null_input)
     progress = Progress(enabled=not quiet and sys.stderr.isatty())
     options = IndexOptions(hidden=hidden_, exclude=tuple(exclude or ()), retry_failed=retry_failed,
-                           batch_size=batch_size, workers=workers, prune_offline=prune_offline)
+                           batch_size=batch_size, workers=workers, prune_offline=prune_offline,
+                           frames=fractions)
     try:
         report = lib.index(roots, listed, options, on_progress=progress.update, on_skip=skip_printer)
     finally:

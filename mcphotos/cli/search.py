@@ -18,7 +18,8 @@ from mcphotos.errors import UsageError
 
 def show_hits(hits: Sequence[Any], fmt: Format, preview: bool = False) -> None:
     """Results to stdout in ``fmt``; with ``preview``, a thumbnail under each table row when possible."""
-    records = [{"rank": i + 1, "score": round(h.score, 6), "path": h.path, "hash": h.hash}
+    records = [{"rank": i + 1, "score": round(h.score, 6), "path": h.path, "hash": h.hash,
+                **({"frame_s": h.frame_s} if getattr(h, "frame_s", None) is not None else {})}
                for i, h in enumerate(hits)]
     if preview:
         if fmt is not Format.table:
@@ -43,7 +44,7 @@ def _preview_table(records: list[dict], protocol: str) -> None:
 
     for r in records:
         sys.stdout.write(f"{r['rank']:>3}  {r['score']:.4f}  {display_path(r['path'])}\n")
-        img = thumbnail(r["path"], 256)
+        img = thumbnail(r["path"], 256, r.get("frame_s"))
         if img is not None:
             show(img, protocol, sys.stdout)
     sys.stdout.flush()
@@ -54,10 +55,17 @@ def _preview_table(records: list[dict], protocol: str) -> None:
 def write_sheet(hits: Sequence[Any], out: str, columns: int) -> None:
     from mcphotos.cli.sheets import SheetItem, render_sheet
 
-    items = [SheetItem(h.path, f"#{i + 1}  {h.score:.3f}\n{os.path.basename(h.path)}") for i, h in enumerate(hits)]
+    items = [SheetItem(h.path, f"#{i + 1}  {h.score:.3f}\n{os.path.basename(h.path)}{_at(h)}",
+                       frame_s=getattr(h, "frame_s", None)) for i, h in enumerate(hits)]
     if not items:
         typer.echo("mcphotos: no results, no sheet written", err=True)
         return
     report = render_sheet(items, out, columns=columns)
     note = f", {report.unreadable} unreadable" if report.unreadable else ""
     typer.echo(f"wrote {display_path(report.path)}: {report.items} photos{note}", err=True)
+
+
+def _at(hit: Any) -> str:
+    """`` @ 12.5s`` after a video's name: the frame that matched."""
+    t = getattr(hit, "frame_s", None)
+    return f" @ {t:.1f}s" if t is not None else ""

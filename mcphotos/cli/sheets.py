@@ -31,6 +31,7 @@ class SheetItem:
     path: str
     caption: str  # one or more lines, separated by "\n"
     highlight: bool = False
+    frame_s: float | None = None  # a video: show the frame at this time
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def render_sheet(items: Sequence[SheetItem], out: str | os.PathLike[str], column
     unreadable = 0
     for n, item in enumerate(items):
         x, y = (n % cols) * cell_w, top + (n // cols) * cell_h
-        img = _thumbnail(item.path, thumb)
+        img = _thumbnail(item.path, thumb, item.frame_s)
         caption = item.caption
         if img is None:
             unreadable += 1
@@ -91,14 +92,22 @@ def render_sheet(items: Sequence[SheetItem], out: str | os.PathLike[str], column
     return SheetReport(str(out), len(items), unreadable, sheet.size)
 
 
-def thumbnail(path: str, size: int) -> Image.Image | None:
-    """An upright RGB thumbnail no larger than ``size`` square, or None if unreadable."""
-    return _thumbnail(path, size)
+def thumbnail(path: str, size: int, frame_s: float | None = None) -> Image.Image | None:
+    """An upright RGB thumbnail no larger than ``size`` square (a video's frame at ``frame_s``,
+    else its middle), or None if unreadable."""
+    return _thumbnail(path, size, frame_s)
 
 
-def _thumbnail(path: str, size: int) -> Image.Image | None:
+def _thumbnail(path: str, size: int, frame_s: float | None = None) -> Image.Image | None:
     from mcphotos.indexing.imaging import load_upright
+    from mcphotos.indexing.video import frame_image, is_video
 
+    if is_video(path):
+        img = frame_image(path, frame_s)
+        if img is None:
+            return None
+        img.thumbnail((size, size), Image.Resampling.LANCZOS)
+        return img
     try:
         data = Path(path).read_bytes()
         img, _, _, _ = load_upright(data)

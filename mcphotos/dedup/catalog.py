@@ -31,7 +31,7 @@ _CHUNK = 50_000
 INFORMATIVE_MEDIAN = 0.9
 
 _SELECT = ("SELECT f.path, f.size, f.mtime_ns, i.id, i.hash, i.phash, i.colors, i.detail, i.width, i.height, "
-           "i.taken_at FROM files f JOIN images i ON i.hash = f.hash WHERE f.status = 'ok'")
+           "i.taken_at, i.duration IS NOT NULL FROM files f JOIN images i ON i.hash = f.hash WHERE f.status = 'ok'")
 
 
 @dataclass
@@ -53,6 +53,8 @@ class Catalog:
     file_image: np.ndarray  # file -> row
     files_of: list[list[int]]  # row -> files
     backfilled: int = 0
+    # True for a video's row: videos are grouped among themselves only, never with a photo.
+    videos: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     _vectors: np.ndarray | None = field(default=None, repr=False)
     _cache: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -163,7 +165,7 @@ def load_catalog(store: Store, roots: Sequence[str] | None = None, excluded: Seq
     file_image: list[int] = []
     files_of: list[list[int]] = []
     seen: set[bytes] = set()
-    for raw, size, mtime, image_id, h, ph, colors, detail, w, hgt, taken in rows:
+    for raw, size, mtime, image_id, h, ph, colors, detail, w, hgt, taken, video in rows:
         if raw in seen:
             continue
         seen.add(raw)
@@ -173,7 +175,7 @@ def load_catalog(store: Store, roots: Sequence[str] | None = None, excluded: Seq
         r = row_of.get(image_id)
         if r is None:
             r = row_of[image_id] = len(img_rows)
-            img_rows.append((image_id, h, ph, colors, detail, w, hgt, taken))
+            img_rows.append((image_id, h, ph, colors, detail, w, hgt, taken, bool(video)))
             files_of.append([])
         files_of[r].append(len(paths))
         paths.append(path)
@@ -205,6 +207,7 @@ def load_catalog(store: Store, roots: Sequence[str] | None = None, excluded: Seq
         taken_ts=np.array([_timestamp(r[7]) for r in img_rows], dtype=np.float64),
         paths=paths, sizes=np.array(sizes, dtype=np.int64), mtimes=np.array(mtimes, dtype=np.int64),
         file_image=np.array(file_image, dtype=np.int64), files_of=files_of, backfilled=backfilled,
+        videos=np.array([r[8] for r in img_rows], dtype=bool),
     )
 
 

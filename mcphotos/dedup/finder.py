@@ -167,6 +167,10 @@ def find_duplicates(store: Store, tier: Tier | str = Tier.NEAR, threshold: float
             edges_j.append(kj[rest][sim])
             edge_tier.append(np.full(int(sim.sum()), Tier.SIMILAR.rank, np.int8))
     ei, ej, et = np.concatenate(edges_i), np.concatenate(edges_j), np.concatenate(edge_tier)
+    # A video's signatures and vector are one of its frames: it may look like a photo of that
+    # moment, but it is never that photo's duplicate.
+    same_kind = cat.videos[ei] == cat.videos[ej]
+    ei, ej, et = ei[same_kind], ej[same_kind], et[same_kind]
     report.pairs = len(ei)
     report.groups, report.missing = _build_groups(cat, ei, ej, et, keep, exists)
     report.elapsed = time.monotonic() - started

@@ -19,6 +19,8 @@ import numpy as np
 from mcphotos.errors import Interrupted, McPhotosError
 from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.indexing.roots import OfflineRoot, RootTracker
+from mcphotos.indexing.video import DEFAULT_FRACTIONS, VIDEO_EXTRA_HINT, is_video, video_support
+from mcphotos.indexing.videostage import VideoStage
 from mcphotos.indexing.walk import WalkEntry, WalkResult, stat_paths, walk
 from mcphotos.indexing.workers import Decoded, Failed, WorkerPool, decode_task, hash_task
 from mcphotos.models.encoder import ImageEncoder  # what the indexer needs: the engine, or a test fake
@@ -58,6 +60,7 @@ class IndexOptions:
     workers: int | None = None  # decode processes; default: one per core
     timeout: float = 60.0  # per file, in a worker
     max_pixels: int | None = None
+    frames: tuple[float, ...] = DEFAULT_FRACTIONS  # where videos are sampled, as fractions of the duration
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -103,7 +106,7 @@ def _as_loader(encoder: Callable[[], ImageEncoder] | ImageEncoder) -> Callable[[
     return lambda: ready
 
 
-class Indexer:
+class Indexer(VideoStage):
     """Index photos into ``store`` with an encoder that is only loaded when needed."""
 
     def __init__(self, store: Store, encoder: Callable[[], ImageEncoder] | ImageEncoder,
@@ -170,6 +173,12 @@ class Indexer:
                 report.failed += 1  # a known bad file is not retried every run
             else:
                 todo.append(entry)
+        if todo and not video_support():
+            # Without PyAV a video is not even hashed: one line each, retried once it is installed.
+            for entry in todo:
+                if is_video(entry.path):
+                    self._skip(report, entry.path, VIDEO_EXTRA_HINT)
+            todo = [e for e in todo if not is_video(e.path)]
         total = len(found.entries)
         done = total - len(todo)
         if self.on_progress:
@@ -222,7 +231,10 @@ class Indexer:
                 continue
             waiting.setdefault(h, []).append(FileRecord(p, size, mtime, h, "ok"))
             to_decode.setdefault(h, p)
-        if not to_decode:
+        videos = [(p, h, r.size, r.mtime_ns) for h, p in to_decode.items() if is_video(p)
+                  for r in waiting[h] if r.path == p]
+        to_decode = {h: p for h, p in to_decode.items() if not is_video(p)}
+        if not to_decode and not videos:
             return
         self.encoder.start()
         decoders = WorkerPool(workers, timeout=self.options.timeout)
@@ -247,6 +259,8 @@ class Indexer:
                 done += self._commit_batch(batch, waiting, report)
                 if self.on_progress:
                     self.on_progress(done, total)
+            if videos:
+                done = self._process_videos(decoders, videos, spec, waiting, report, done, total)
         except BaseException:
             decoders.terminate()
             raise

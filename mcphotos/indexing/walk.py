@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from mcphotos.indexing.imaging import EXTENSIONS
+from mcphotos.indexing.video import VIDEO_EXTENSIONS, is_live_photo_motion
 
 SkipCallback = Callable[[str, str], None]
 
@@ -41,7 +42,9 @@ class WalkResult:
 
 
 def has_image_extension(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in EXTENSIONS
+    """A photo or a video (videos are indexed by a few of their frames, see video.py)."""
+    ext = os.path.splitext(name)[1].lower()
+    return ext in EXTENSIONS or ext in VIDEO_EXTENSIONS
 
 
 def _excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:
@@ -98,6 +101,7 @@ def walk(roots: Iterable[str], hidden: bool = False, exclude: Iterable[str] = ()
             unreadable.add(key)
             unreadable_dir(top, e)
             return
+        names = [e.name for e in entries]
         if parent_dev is not None and st.st_dev != parent_dev and entries:
             result.mounts.append((top, st.st_dev))
         for entry in entries:
@@ -116,6 +120,8 @@ def walk(roots: Iterable[str], hidden: bool = False, exclude: Iterable[str] = ()
                 continue
             if not has_image_extension(name) or (name.startswith(".") and not hidden):
                 continue
+            if is_live_photo_motion(name, names):
+                continue  # the motion half of a Live Photo: its still is the item
             try:
                 st_file = entry.stat(follow_symlinks=True)
             except FileNotFoundError:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcphotos.errors import ImageError
-from mcphotos.indexing.hashing import hash_bytes
+from mcphotos.indexing.hashing import hash_bytes, hash_stream
 from mcphotos.indexing.imaging import DEFAULT_MAX_PIXELS, DecodedImage, PreprocessSpec, decode_for_model
+from mcphotos.indexing.video import DEFAULT_FRACTIONS, DecodedVideo, decode_video, is_video
 
 
 @dataclass
@@ -101,6 +102,8 @@ def decode_task(path: str, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_P
 
 def hash_task(path: str) -> tuple[str, str, int, int] | Failed:
     """(path, hash, size, mtime_ns) of the bytes read, or Failed."""
+    if is_video(path):
+        return _hash_streaming(path)
     read = _read(path)
     if isinstance(read, Failed):
         return read
@@ -108,6 +111,63 @@ def hash_task(path: str) -> tuple[str, str, int, int] | Failed:
     if not data:
         return Failed(path, "empty file")
     return path, hash_bytes(data), st.st_size, st.st_mtime_ns
+
+
+def _hash_streaming(path: str) -> tuple[str, str, int, int] | Failed:
+    """Hash a video in 1 MiB chunks: a film of many GB is never held in memory whole."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            before = os.fstat(fd)
+            import stat as _stat
+
+            if not _stat.S_ISREG(before.st_mode):
+                return Failed(path, "not a regular file")
+            if before.st_size == 0:
+                return Failed(path, "empty file")
+            digest = hash_stream(f)
+            after = os.fstat(fd)
+    except FileNotFoundError:
+        return Failed(path, "file vanished before it was read", retry=True)
+    except OSError as e:
+        return Failed(path, e.strerror or str(e))
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        return Failed(path, "file changed while being read", retry=True)
+    return path, digest, after.st_size, after.st_mtime_ns
+
+
+@dataclass
+class DecodedVideoFile:
+    path: str
+    hash: str
+    size: int
+    mtime_ns: int
+    video: DecodedVideo
+
+
+def video_task(item: tuple[str, str, int, int], spec: PreprocessSpec,
+               fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedVideoFile | Failed:
+    """Decode a few frames of one video (``item``: path, hash, size, mtime_ns from hashing).
+
+    The content hash comes from the hashing stage: re-reading the whole file here is what
+    the bounded decode avoids. A file whose size or mtime moved since is retried next run.
+    """
+    path, digest, size, mtime_ns = item
+    try:
+        video = decode_video(path, spec, fractions, max_pixels)
+        st = os.stat(path)
+    except ImageError as e:
+        return Failed(path, e.message)
+    except FileNotFoundError:
+        return Failed(path, "file vanished before it was read", retry=True)
+    except MemoryError:
+        return Failed(path, "out of memory while decoding")
+    except Exception as e:  # a decoder bug must cost one file, not the run
+        return Failed(path, f"decoder error: {type(e).__name__}: {e}")
+    if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+        return Failed(path, "file changed while being read", retry=True)
+    return DecodedVideoFile(path, digest, size, mtime_ns, video)
 
 
 def _init_worker() -> None:

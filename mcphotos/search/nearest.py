@@ -18,6 +18,7 @@ from mcphotos.search.cutoff import SAMPLE, Cut, background_stats, cut_count
 from mcphotos.store.ann import AnnIndex, exact_search
 from mcphotos.store.database import Store, decode_path, prefix_range
 from mcphotos.store.sql import chunks
+from mcphotos.store.videos import frame_vectors
 
 # Up to this many candidates a filtered query is answered exactly from SQLite: it never
 # misses a match and is fast at that size. Beyond it, the ANN index is searched with the
@@ -34,6 +35,7 @@ class SearchHit:
     path: str
     score: float
     hash: str
+    frame_s: float | None = None  # a video's best frame: its time from the start (None for photos)
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,10 @@ class SearchFilter:
         # The mtime fallback compares nanoseconds, not a formatted string: strftime on every
         # row costs more than the rest of a 100,000-photo query together.
         if self.after:
-            clauses.append("(images.taken_at >= ? OR (images.taken_at IS NULL AND files.mtime_ns >= ?))")
-            args += [self.after, _local_ns(self.after)]
+            # A video passes while it was still recording at ``after`` (ended_at: NULL for photos).
+            clauses.append("(images.taken_at >= ? OR images.ended_at >= ? "
+                           "OR (images.taken_at IS NULL AND files.mtime_ns >= ?))")
+            args += [self.after, self.after, _local_ns(self.after)]
         if self.before:
             clauses.append("(images.taken_at < ? OR (images.taken_at IS NULL AND files.mtime_ns < ?))")
             args += [self.before, _local_ns(self.before)]
@@ -96,9 +100,9 @@ def candidate_ids(store: Store, filters: SearchFilter) -> list[int]:
 
 
 def _images(filters: SearchFilter) -> str:
-    # A date filter reads images.taken_at, stored after the ~2 KB vector: the covering index
-    # (migration 2) answers it without reading the vectors, which the planner does not see.
-    return "images INDEXED BY images_hash_taken" if filters.after or filters.before else "images"
+    # A date filter reads images.taken_at and ended_at, stored after the ~2 KB vector: the covering
+    # index (migration 7) answers it without reading the vectors, which the planner does not see.
+    return "images INDEXED BY images_hash_taken_ended" if filters.after or filters.before else "images"
 
 
 def files_for_ids(store: Store, ids: Sequence[int], filters: SearchFilter) -> dict[int, list[tuple[str, str]]]:
@@ -141,6 +145,7 @@ def search(store: Store, query: np.ndarray, k: int = 20,
     # An automatic cut needs the scores just past the k-th to see where the matches end.
     want = cut.window(k) if cut is not None else k
     hits = _ranked(store, q, want, filters, min_score, ann, exists)
+    hits = _best_frames(store, q, hits, want, filters, min_score, exists)
     if cut is not None:
         ranks = {h: i for i, h in enumerate(dict.fromkeys(x.hash for x in hits))}
         background = background_stats(*_background_scores(store, q, filters)) if cut.auto else None
@@ -206,6 +211,41 @@ def _to_hits(store: Store, ids: np.ndarray, scores: np.ndarray, k: int, filters:
         if len(hits) >= k:
             break
     return hits[:k]
+
+
+def _best_frames(store: Store, q: np.ndarray, hits: list[SearchHit], k: int, filters: SearchFilter,
+                 min_score: float | None, exists: Callable[[str], bool]) -> list[SearchHit]:
+    """Rank each video by its best frame, and say which frame that is.
+
+    A video's images row holds one of its frames, so the search above saw it with a score at
+    most its best frame's: every photo it ranked in the top k is still rightly there, and the
+    videos are rescored here from all their frames (video_frames), exactly. That costs a pass
+    over the frames of the library's videos (3 vectors each by default): a few milliseconds
+    for thousands of videos, and nothing at all when there are none.
+    """
+    video_ids = {h: i for h, i in store.conn.execute(
+        "SELECT images.hash, images.id FROM images WHERE images.hash IN (SELECT DISTINCT hash FROM video_frames)")}
+    if not video_ids:
+        return hits
+    hashes, times, vectors = frame_vectors(store, list(video_ids))
+    scores = vectors @ q
+    best: dict[str, tuple[float, float]] = {}
+    for h, t, sc in zip(hashes, times, scores, strict=True):
+        if h not in best or sc > best[h][0]:
+            best[h] = (float(sc), float(t))
+    order = sorted(best, key=lambda h: -best[h][0])
+    if min_score is not None:
+        order = [h for h in order if best[h][0] >= min_score]
+    files = files_for_ids(store, [video_ids[h] for h in order], filters)
+    videos: list[SearchHit] = []
+    for h in order:
+        for path, _ in sorted(files.get(video_ids[h], [])):
+            if exists(path):
+                videos.append(SearchHit(path, best[h][0], h, best[h][1]))
+        if len(videos) >= k:
+            break
+    photos = [hit for hit in hits if hit.hash not in best]
+    return sorted(photos + videos, key=lambda hit: -hit.score)
 
 
 def _first_per_image(hits: list[SearchHit]) -> list[SearchHit]:

@@ -88,4 +88,20 @@ MIGRATIONS: list[list[str]] = [
             last_seen REAL,                  -- when last walked online
             checked_at REAL NOT NULL)""",
     ],
+    # 7: videos (store/videos.py). The images row of a video holds its representative frame (the
+    # one nearest the middle), so everything that needs one vector per content hash (tags, query
+    # by example, dedup, export, the ANN index) keeps working unchanged; every frame's vector sits
+    # in video_frames, which find searches too, to rank a video by its best frame. duration marks
+    # a row as a video (NULL for photos); ended_at (creation time + duration) lets a date filter
+    # match a video that was still recording at the window's start.
+    [
+        "ALTER TABLE images ADD COLUMN duration REAL",
+        "ALTER TABLE images ADD COLUMN ended_at TEXT",
+        """CREATE TABLE video_frames (
+            hash TEXT NOT NULL REFERENCES images(hash) ON DELETE CASCADE,
+            frame_s REAL NOT NULL,           -- presentation time of the frame, from the start
+            vector BLOB NOT NULL,            -- float32, L2-normalized, like images.vector
+            PRIMARY KEY (hash, frame_s))""",
+        "CREATE INDEX images_hash_taken_ended ON images(hash, taken_at, ended_at)",
+    ],
 ]
