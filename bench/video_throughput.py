@@ -46,7 +46,8 @@ def make_video(path: Path, seconds: float, size: tuple[int, int], fps: int = 30,
         stream.options = {"preset": "ultrafast"}
         for i in range(int(seconds * fps)):
             shift = np.roll(base, i * 4, axis=1)
-            noise = rng.integers(-20, 20, (h // 8, w // 8, 1), dtype=np.int16).repeat(8, 0).repeat(8, 1)
+            noise = rng.integers(-20, 20, (-(-h // 8), -(-w // 8), 1), dtype=np.int16).repeat(8, 0).repeat(8, 1)
+            noise = noise[:h, :w]
             img = np.clip(shift + noise, 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i
