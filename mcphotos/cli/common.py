@@ -58,6 +58,10 @@ DeviceOpt = Annotated[str | None, typer.Option("--device", metavar="DEV", rich_h
                                                 help="cuda, mps or cpu (default: the best available).")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", metavar="P", rich_help_panel=LIBRARY_PANEL,
                                             help="auto, fp32, bf16 or fp16 for image encoding.")]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", metavar="E", rich_help_panel=LIBRARY_PANEL,
+    help="auto (default: ONNX Runtime for queries and small jobs once prepared, the faster one for bulk), "
+         "torch or onnx.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 PathsOpt = Annotated[bool, typer.Option("--paths", help="Bare paths, one per line.")]
 NullOpt = Annotated[bool, typer.Option("-0", "--null", help="Paths separated by NUL bytes (for xargs -0).")]
@@ -96,11 +100,11 @@ def handle_errors(fn: F) -> F:
 
 
 def make_library(store: str | None, model: str | None, weights: str | None, device: str | None = None,
-                 precision: str = "auto") -> Any:
+                 precision: str = "auto", engine: str = "auto") -> Any:
     from mcphotos.library import Library
 
     return Library(home=store, model=model, weights=weights, device=device, precision=precision,
-                   on_warning=print_warning)
+                   engine=engine, on_warning=print_warning)
 
 
 def print_warning(message: str) -> None:

@@ -3,7 +3,7 @@
 A decorator adds a set's options to the command's signature, where a placeholder parameter
 stands, and hands the command the one value they make:
 
-- ``@library_options`` (store, model, weights, device, precision) → ``lib``: an open
+- ``@library_options`` (store, model, weights, device, precision, engine) → ``lib``: an open
   :class:`~mcphotos.library.Library`, closed when the command returns or fails; or
   ``lib_args``: a :class:`LibraryArgs`, for a command that opens it itself. With
   ``runs_model=False`` only --store, --model and --weights (which store): for commands that
@@ -42,6 +42,7 @@ import typer
 
 from mcphotos.cli.common import (
     DeviceOpt,
+    EngineOpt,
     JsonOpt,
     ModelOpt,
     NullOpt,
@@ -138,15 +139,18 @@ class LibraryArgs:
     weights: str | None = None
     device: str | None = None
     precision: str = "auto"
+    engine: str = "auto"
 
     def open(self, **changes: Any) -> Library:
         """The Library they name (``changes`` override fields). Lazy: no store opened, no model loaded."""
         a = replace(self, **changes)
-        return make_library(a.store, a.model, a.weights, a.device, a.precision)  # type: ignore[no-any-return]
+        return make_library(a.store, a.model, a.weights, a.device, a.precision,  # type: ignore[no-any-return]
+                            a.engine)
 
 
 _STORE = [_option("store", StoreOpt, None), _option("model", ModelOpt, None), _option("weights", WeightsOpt, None)]
-_ENGINE = [_option("device", DeviceOpt, None), _option("precision", PrecisionOpt, "auto")]
+_ENGINE = [_option("device", DeviceOpt, None), _option("precision", PrecisionOpt, "auto"),
+           _option("engine", EngineOpt, "auto")]
 
 
 @overload

@@ -119,6 +119,7 @@ class Indexer(VideoStage):
         self.options = options or IndexOptions()
         self.on_progress = on_progress
         self.on_skip = on_skip
+        self.images_to_embed = 0  # known before the encoder loads, so its loader can size the job
 
     # -- public ------------------------------------------------------------------------------
 
@@ -236,6 +237,7 @@ class Indexer(VideoStage):
         to_decode = {h: p for h, p in to_decode.items() if not is_video(p)}
         if not to_decode and not videos:
             return
+        self.images_to_embed = len(to_decode)
         self.encoder.start()
         decoders = WorkerPool(workers, timeout=self.options.timeout)
         batch: list[Decoded] = []

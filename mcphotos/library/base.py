@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +13,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from mcphotos.enums import parse_choice
 from mcphotos.indexing.hashing import HASH_NAME
 from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.indexing.roots import RootStatus, root_states
 from mcphotos.models.encoder import Encoder
+from mcphotos.models.engines import EngineKind, Engines
 from mcphotos.models.registry import ModelSpec, default_home, resolve_model
 from mcphotos.notices import Forwarding, WarningCallback
 from mcphotos.store.database import Store, StoreStats
@@ -28,6 +32,7 @@ def absolute(paths: Sequence[str]) -> list[str]:
     return [os.path.abspath(os.path.expanduser(p)) for p in paths]
 
 EngineFactory = Callable[[], Encoder]
+ENGINES_META = "engines_used"
 
 
 @dataclass(frozen=True)
@@ -42,19 +47,27 @@ class Status:
     stats: StoreStats | None
     ann: str  # "current", "behind", "missing" or a problem
     roots: tuple[RootStatus, ...] = ()  # the folders indexed, online or offline now
+    engine: str = "auto"  # what --engine asked for
+    runtime: dict | None = None  # the prepared ONNX runtime (runtime.summary), None if there is none
+    runtime_problem: str | None = None  # why there is none: "not prepared" or why it cannot be
+    engines_used: dict | None = None  # job -> the engine that last ran it, and when
 
 
 class LibraryBase:
     def __init__(self, home: str | os.PathLike[str] | None = None, model: str | None = None,
                  weights: str | None = None, pretrained: str | None = None, device: str | None = None,
                  precision: str = "auto", engine_factory: EngineFactory | None = None,
-                 preprocess: PreprocessSpec | None = None, on_warning: WarningCallback | None = None) -> None:
+                 preprocess: PreprocessSpec | None = None, on_warning: WarningCallback | None = None,
+                 engine: str = "auto", auto_prepare: bool = True) -> None:
         self.home = Path(home).expanduser() if home else default_home()
         self.spec: ModelSpec = resolve_model(model, weights, pretrained)
         self.device = device
         self.precision = precision
         self._engine_factory = engine_factory
         self._engine: Any = None
+        self.engine_kind = parse_choice(EngineKind, engine, "engine")  # models/engines.py chooses for auto
+        self.auto_prepare = auto_prepare
+        self._engines: Engines | None = None
         self._preprocess = preprocess
         self._store: Store | None = None
         self._search_ann: Any = None
@@ -76,24 +89,43 @@ class LibraryBase:
             self._store = Store(self.store_dir, self.identity(), create=create)
         return self._store
 
+    def engines(self) -> Engines:
+        """The torch and ONNX Runtime engines of this model, and which one runs a job."""
+        if self._engines is None:
+            self._engines = Engines(self.spec, self.store_dir, self.identity(), self.device, self.precision,
+                                    self.engine_kind, self.auto_prepare and self.engine_kind == EngineKind.AUTO,
+                                    known_preprocess=self._stored_preprocess,
+                                    gpu=(self.device or guess_device()) not in ("cpu", "auto"))
+        return self._engines
+
     def engine(self) -> Encoder:
+        """The engine for queries and small jobs (ONNX Runtime once the model is prepared)."""
         if self._engine is None:
             if self._engine_factory is not None:
                 self._engine = self._engine_factory()
             else:
-                from mcphotos.models.clip import load_engine
-
-                self._engine = load_engine(self.spec, self.device, self.precision)
+                self._engine = self.engines().for_job("query")
         return self._engine
+
+    def index_engine(self, images: int) -> Encoder:
+        """The engine for an index that embeds ``images`` photos: the faster one for that many."""
+        if self._engine_factory is not None:
+            return self.engine()
+        return self.engines().for_job("index", images)
+
+    def _stored_preprocess(self) -> dict | None:
+        """The preprocessing the store recorded at its first index, if it has one (no model needed)."""
+        if not (self.store_dir / "store.db").exists():
+            return None
+        raw = self.store(create=False).get_meta("preprocess")
+        return json.loads(raw) if raw else None
 
     def preprocess(self) -> PreprocessSpec:
         if self._preprocess is None:
             if self._engine_factory is not None:
                 self._preprocess = self.engine().preprocess
             else:
-                from mcphotos.models.clip import preprocess_spec_for
-
-                self._preprocess = preprocess_spec_for(self.spec)
+                self._preprocess = self.engines().preprocess()
         return self._preprocess
 
     def ann(self) -> Any:
@@ -114,7 +146,22 @@ class LibraryBase:
         """The model's logit scale, remembered in the store so cached prompts need no model load."""
         return Vectors(self.store(), self.engine, self.preprocess).logit_scale()
 
+    def _record_engines(self) -> None:
+        """Remember which engine ran each job, for ``status`` (written only when it changed)."""
+        used = self._engines.used if self._engines is not None else {}
+        if not used or self._store is None:
+            return
+        try:
+            old = json.loads(self._store.get_meta(ENGINES_META) or "{}")
+            new = {**old, **{job: {"engine": desc, "at": time.time()} for job, desc in used.items()}}
+            if {k: v["engine"] for k, v in old.items()} != {k: v["engine"] for k, v in new.items()}:
+                with self._store.transaction():
+                    self._store.set_meta(ENGINES_META, json.dumps(new))
+        except Exception:  # a busy or read-only store only loses this note
+            pass
+
     def close(self) -> None:
+        self._record_engines()
         if self._warnings is not None:
             self._warnings.close()
             self._warnings = None
@@ -147,9 +194,22 @@ class LibraryBase:
                 ann_state = problem
         device = self.device or guess_device()
         ident = self.identity()
+        runtime, problem = self.runtime_state()
+        used = json.loads(self.store(create=False).get_meta(ENGINES_META) or "{}") if exists else {}
         return Status(str(self.home), str(self.store_dir), self.spec.name, ident["source"], device,
                       self.precision if self.precision != "auto" else guess_precision(device),
-                      exists, stats, ann_state, roots)
+                      exists, stats, ann_state, roots, self.engine_kind, runtime, problem, used)
+
+    def runtime_state(self) -> tuple[dict | None, str | None]:
+        """The prepared runtime's summary, or why there is none."""
+        from mcphotos.models.runtime import summary, unexportable_reason, versions
+
+        engines = self.engines()
+        manifest = engines.manifest()
+        if manifest is not None:
+            return summary(manifest), None
+        reason = unexportable_reason(engines.folder, versions())
+        return None, (f"cannot be prepared: {reason}" if reason else "not prepared")
 
 
 def guess_device() -> str:

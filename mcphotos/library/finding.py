@@ -33,10 +33,23 @@ class FindMixin(LibraryBase):
         terms = spec.terms()
         if not terms:  # only --tag: list the tagged photos
             return self._find_by_tags(spec)
+        self._open_in_parallel(terms)
         vec = self.query_vector(terms)
         cut = Cut(spec.relative, spec.auto_cut)
         return self.search_vector(vec, spec.k, spec.min_score, filters=self.filters_for(spec),
                                   cut=cut if cut.active else None)
+
+    def _open_in_parallel(self, terms: Sequence[Term]) -> None:
+        """For a text never asked before: open the engine's text tower in the background while
+        the search index loads here (ONNX Runtime opens in threads; torch simply loads first)."""
+        texts = [t.value for t in terms if t.kind == "text"]
+        store = self.store(create=False)
+        if not texts or self._engine_factory is not None or len(store.cached_texts(texts)) == len(set(texts)):
+            return
+        self.engine()
+        if store.dim() is not None and self._search_ann is None:
+            self._search_ann = self.ann()
+            self._search_ann.load()
 
     def search_vector(self, vector: np.ndarray, k: int = 20, min_score: float | None = None,
                       filters: SearchFilter | None = None, cut: Cut | None = None) -> list[SearchHit]:

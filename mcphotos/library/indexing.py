@@ -3,27 +3,46 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from mcphotos.indexing.indexer import Indexer, IndexOptions, IndexReport, ProgressCallback, SkipCallback
 from mcphotos.library.base import LibraryBase, absolute
 from mcphotos.store.check import CheckReport
 
+if TYPE_CHECKING:
+    from mcphotos.models.export import PrepareReport
+
 
 class IndexMixin(LibraryBase):
     def index(self, roots: Sequence[str] = (), paths: Iterable[str] | None = None,
               options: IndexOptions | None = None, on_progress: ProgressCallback | None = None,
-              on_skip: SkipCallback | None = None) -> IndexReport:
+              on_skip: SkipCallback | None = None, on_status: Callable[[str], None] | None = None) -> IndexReport:
+        """Index ``roots`` and ``paths``. ``on_status`` hears of the one slow extra step: preparing the
+        ONNX runtime after the first index on torch."""
         store = self.store()
-        indexer = Indexer(store, self.engine, self.preprocess, options, on_progress, on_skip)
+        # The engine is chosen once the indexer knows how many photos it must embed (the lambda
+        # runs then, in the indexer's loader thread).
+        indexer = Indexer(store, lambda: self.index_engine(indexer.images_to_embed), self.preprocess, options,
+                          on_progress, on_skip)
         # Stored paths are absolute: a root such as "~/pics" must name them the same way, or every
         # run re-hashes the files under it and never prunes the deleted ones.
         report = indexer.index(absolute(roots), paths)
         self.refresh_ann()
+        if self._engine_factory is None and self._engines is not None:
+            self._engines.after_index(on_status)
         if store.get_meta("preprocess") is None and self._preprocess is not None:
             with store.transaction():
                 store.set_meta("preprocess", json.dumps(self._preprocess.to_dict()))
         return report
+
+    def prepare(self) -> PrepareReport:
+        """Export this model's towers to ONNX Runtime now (loads torch), replacing a prepared runtime.
+
+        Raises :class:`~mcphotos.models.export.NotExportable` when the model cannot be exported or
+        fails the parity gate; it then stays on torch.
+        """
+        return self.engines().prepare()  # type: ignore[no-any-return]
 
     def refresh_ann(self) -> None:
         """Bring the ANN cache on disk up to date (writers only; skipped if another writes)."""

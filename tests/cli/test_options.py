@@ -80,8 +80,9 @@ def describe(p: Any) -> tuple[Any, ...]:
 # -- declared once: the same options wherever they appear -----------------------------------------
 
 LIBRARY = ["--store", "--model", "--weights"]
-ENGINE = ["--device", "--precision"]
-RUN_MODEL = [("index",), ("find",), ("status",), ("tag",), ("caption",), ("embed",), ("score",), ("album", "sync")]
+ENGINE = ["--device", "--precision", "--engine"]
+RUN_MODEL = [("index",), ("find",), ("status",), ("tag",), ("caption",), ("embed",), ("score",), ("album", "sync"),
+             ("models", "prepare")]
 
 
 def test_find_and_album_save_accept_the_same_query_and_filters() -> None:
@@ -352,7 +353,7 @@ def test_the_library_is_opened_with_the_options_and_closed_after(monkeypatch: py
     r = runner.invoke(toy, ["run", "sunset", "--paths", "-m", "S2", "--device", "cpu", "--store", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout) == {"k": 7, "text": "sunset", "fmt": "paths",
-                                    "args": [str(tmp_path), "S2", None, "cpu", "auto"]}
+                                    "args": [str(tmp_path), "S2", None, "cpu", "auto", "auto"]}
     assert len(FakeLibrary.opened) == 1 and FakeLibrary.opened[0].closed
     r = runner.invoke(toy, ["run", "sunset", "--fail"])
     assert r.exit_code == 1 and "it failed" in r.stderr and FakeLibrary.opened[-1].closed

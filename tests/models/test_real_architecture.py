@@ -91,7 +91,9 @@ def test_cli_end_to_end_on_the_real_architecture(s0_weights: Path, tmp_path: Pat
     for i in range(5):
         photo(pics / f"photo {i}.jpg", seed=i, size=(640, 480), fmt="JPEG")
     photo(pics / "odd\nname.png", seed=9)
-    args = ["--weights", str(s0_weights)]
+    # --engine torch: no automatic export here (test_search_s0.py runs the default, which prepares
+    # the ONNX runtime, and test_onnx_export_of_s0_passes_the_parity_gate checks S0's export).
+    args = ["--weights", str(s0_weights), "--engine", "torch"]
     r = runner.invoke(app, ["index", str(pics), "--json", *args], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
@@ -105,3 +107,37 @@ def test_cli_end_to_end_on_the_real_architecture(s0_weights: Path, tmp_path: Pat
     r = runner.invoke(app, ["status", "--json", *args], catch_exceptions=False)
     st = json.loads(r.stdout)
     assert st["files"] == 6 and st["images"] == 6 and st["ann"] == "current"
+
+
+def test_onnx_export_of_s0_passes_the_parity_gate(tmp_path: Path) -> None:
+    """The real S0 exported to ONNX Runtime agrees with torch fp32 on 512 prompts and spread-out photos."""
+    from mcphotos.indexing.imaging import decode_for_model
+    from mcphotos.models.clip import load_engine, preprocess_spec_for
+    from mcphotos.models.export import export_runtime
+    from mcphotos.models.onnxengine import OnnxEngine
+    from mcphotos.models.registry import resolve_model
+    from tests.support.photos import save_bn_recalibrated_checkpoint
+    from tests.support.scenes import scene
+
+    pre = preprocess_spec_for(resolve_model("MobileCLIP2-S0"))
+    paths = []
+    for i in range(24):
+        paths.append(tmp_path / f"{i}.jpg")
+        scene(i, (320 + 8 * i, 240)).save(paths[-1], quality=90)
+    pixels = np.stack([decode_for_model(p.read_bytes(), pre).pixels for p in paths])
+    weights = save_bn_recalibrated_checkpoint("MobileCLIP2-S0", tmp_path / "s0-bn.pt", pixels)
+    engine = load_engine(resolve_model("MobileCLIP2-S0", weights=str(weights)))
+    report = export_runtime(engine, tmp_path / "runtime", {"name": "s0", "preprocess": pre.to_dict()}, 1.0)
+    parity = report.manifest.parity
+    assert parity.passed and parity.prompts >= 512
+    assert parity.text_min_cosine >= 0.99999 and parity.image_min_cosine >= 0.99999
+    # The photos are spread out, so the image cosine above measured something.
+    onnx = OnnxEngine(tmp_path / "runtime", report.manifest)
+    got = onnx.encode_images(pixels)
+    sims = got @ got.T
+    assert sims[~np.eye(len(got), dtype=bool)].mean() < 0.9
+    engine.precision = "fp32"
+    ref = engine.encode_images(pixels)
+    assert (np.sum(ref * got, axis=1) >= 0.99999).all()
+    texts = ["a photo of a dog", "Ünïcödé café", "receipt total 12.99"]
+    assert (np.sum(engine.encode_texts(texts) * onnx.encode_texts(texts), axis=1) >= 0.99999).all()

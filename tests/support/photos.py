@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from tests.support import tinyclip
@@ -16,6 +17,31 @@ def save_random_checkpoint(model_name: str, path: Path) -> Path:
 
     torch.manual_seed(0)
     model = open_clip.create_model(model_name, pretrained=None)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def save_bn_recalibrated_checkpoint(model_name: str, path: Path, pixels: np.ndarray) -> Path:
+    """Random weights whose BatchNorm statistics come from ``pixels`` (uint8 NHWC at the input size).
+
+    Raw random weights map every photo to nearly one direction, so a parity check on them
+    cannot fail; recalibrated statistics spread the embeddings out (bench/index_throughput.py
+    does the same on real photos).
+    """
+    import open_clip
+    import torch
+
+    torch.manual_seed(0)
+    model = open_clip.create_model(model_name, pretrained=None)
+    bns = [m for m in model.visual.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over all batches
+    model.visual.train()
+    with torch.no_grad():
+        for i in range(0, len(pixels), 8):
+            model.visual(torch.from_numpy(pixels[i:i + 8]).permute(0, 3, 1, 2).float() / 255.0)
+    model.eval()
     torch.save(model.state_dict(), path)
     return path
 
