@@ -18,7 +18,8 @@ import numpy as np
 
 from mcphotos.errors import ImageError
 from mcphotos.indexing.hashing import hash_bytes
-from mcphotos.indexing.imaging import PreprocessSpec, decode_for_model
+from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.raw import decode_file_for_model
 from mcphotos.models.encoder import Encoder
 from mcphotos.search.nearest import text_vectors
 from mcphotos.store.database import Store
@@ -65,7 +66,7 @@ class Vectors:
     def photos(self, paths: Sequence[str]) -> dict[str, PhotoVector | Unreadable]:
         """Each photo's unit vector, keyed by the path as given, or why it has none."""
         out: dict[str, PhotoVector | Unreadable] = {}
-        pending: list[tuple[str, str, bytes]] = []
+        pending: list[tuple[str, str, bytes, str]] = []
         for given in dict.fromkeys(paths):
             path = os.path.abspath(os.path.expanduser(given))
             digest = self._known_hash(path)
@@ -81,12 +82,12 @@ class Vectors:
             if stored is not None:
                 out[given] = PhotoVector(given, digest, stored, True)
             else:
-                pending.append((given, digest, data or Path(path).read_bytes()))
+                pending.append((given, digest, data or Path(path).read_bytes(), path))
         for start in range(0, len(pending), EMBED_BATCH):
             batch, pixels = [], []
-            for given, digest, data in pending[start:start + EMBED_BATCH]:
+            for given, digest, data, path in pending[start:start + EMBED_BATCH]:
                 try:
-                    pixels.append(decode_for_model(data, self._preprocess()).pixels)
+                    pixels.append(decode_file_for_model(path, data, self._preprocess()).pixels)
                     batch.append((given, digest))
                 except ImageError as e:
                     out[given] = Unreadable(given, e.message)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mcphotos.captions.scoring import Scorer, clip_score
 from mcphotos.errors import ImageError
 from mcphotos.indexing.hashing import hash_bytes
-from mcphotos.indexing.imaging import decode_for_model
+from mcphotos.indexing.raw import decode_file_for_model
 from mcphotos.models.cocagen import Captioner, Decoding, Generated
 from mcphotos.store.database import Store
 from mcphotos.vectors import read_photo
@@ -101,7 +101,7 @@ def caption_photos(store: Store, scorer: Scorer, captioner_id: str, paths: Seque
                 continue
             if captioner is None:
                 captioner = load()
-            pixels = decode_for_model(data, captioner.preprocess).pixels
+            pixels = decode_file_for_model(path, data, captioner.preprocess).pixels
             generated = captioner.generate(pixels, decoding)
             if not generated:
                 raise ImageError("the captioner produced no text")

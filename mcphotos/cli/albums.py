@@ -54,10 +54,12 @@ def album_sync(
         typer.echo(f"mcphotos: left {display_path(foreign)} alone: it is no longer the link mcphotos made", err=True)
     if json_:
         typer.echo(json_line({"album": report.album, "directory": report.directory, "added": report.added,
-                              "removed": report.removed, "kept": report.kept, "foreign": report.foreign}))
+                              "removed": report.removed, "kept": report.kept, "foreign": report.foreign,
+                              "companions": report.companions}))
     else:
         typer.echo(f"synced {report.album} to {display_path(report.directory)}: {report.added} added, "
-                   f"{report.removed} removed, {report.kept} kept", err=True)
+                   f"{report.removed} removed, {report.kept} kept"
+                   + (f", {report.companions} companion links" if report.companions else ""), err=True)
 
 
 @album_app.command("list")

@@ -54,12 +54,18 @@ def index(
                                 "when indexed) instead of keeping them.")] = False,
     frames: Annotated[str, typer.Option(
         "--frames", metavar="PCTS", help="Where videos are sampled, in percent of their duration.")] = "10,50,90",
+    raw_pairs: Annotated[str, typer.Option(
+        "--raw-pairs", metavar="jpeg|both",
+        help="A RAW beside its same-stem JPEG/HEIC: 'jpeg' indexes the JPEG only (the RAW is its companion), "
+             "'both' indexes both.")] = "jpeg",
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     *,
     lib: Library,
 ) -> None:
     """Index photos and videos: walk, hash, embed new content, and prune files that are gone."""
+    from mcphotos.enums import parse_choice
+    from mcphotos.indexing.companions import RawPairs
     from mcphotos.indexing.indexer import IndexOptions
 
     paths = list(paths or ())
@@ -81,7 +87,8 @@ def index(
     progress = Progress(enabled=not quiet and sys.stderr.isatty())
     options = IndexOptions(hidden=hidden_, exclude=tuple(exclude or ()), retry_failed=retry_failed,
                            batch_size=batch_size, workers=workers, prune_offline=prune_offline,
-                           frames=fractions)
+                           frames=fractions,
+                           raw_pairs=parse_choice(RawPairs, raw_pairs, "--raw-pairs value"))
     try:
         report = lib.index(roots, listed, options, on_progress=progress.update, on_skip=skip_printer,
                            on_status=None if quiet else lambda msg: typer.echo(f"mcphotos: {msg}", err=True))
@@ -97,9 +104,15 @@ def index(
     if not quiet:
         typer.echo(
             f"indexed {report.seen} files: {report.new} new, {report.reused} reused, {report.unchanged} unchanged, "
-            f"{report.failed} failed, {report.removed} removed in {report.elapsed:.1f}s",
+            f"{report.failed} failed, {report.removed} removed"
+            + (f", {report.companions} companions kept with their photos" if report.companions else "")
+            + f" in {report.elapsed:.1f}s",
             err=True,
         )
+        for extra, what in (("raw", "RAW files"), ("video", "videos")):
+            if report.needs_extra.get(extra):
+                typer.echo(f"hint: {report.needs_extra[extra]} {what} were skipped: "
+                           f"pip install 'mcphotos[{extra}]' to index them", err=True)
     if report.offline or (strict and report.failed):
         raise typer.Exit(1)  # an offline root is a failure, so a scheduled run notices
 

@@ -148,7 +148,10 @@ def _act(lib: Any, report: Any, move_to: str | None, hardlink: bool, roots: list
     if move_to:
         moves = lib.plan_moves(report.groups, move_to, roots)
         total = sum(m.size for m in moves)
-        typer.echo(f"plan: move {len(moves)} files ({human_bytes(total)}) into {display_path(move_to)}", err=True)
+        carried = sum(len(m.companions) for m in moves)
+        typer.echo(f"plan: move {len(moves)} files ({human_bytes(total)})"
+                   + (f" and their {carried} companion files" if carried else "")
+                   + f" into {display_path(move_to)}", err=True)
         _confirm(f"move {len(moves)} files into {move_to}", yes)
         result = lib.move_duplicates(moves, move_to, on_item)
         verb = "moved"
@@ -160,7 +163,8 @@ def _act(lib: Any, report: Any, move_to: str | None, hardlink: bool, roots: list
         verb = "hard-linked"
     for path, reason in result.skipped:
         typer.echo(f"skipping {display_path(path)}: {reason}", err=True)
-    typer.echo(f"{verb} {result.done} files ({human_bytes(result.bytes)}); journal: {display_path(result.journal)}; "
+    typer.echo(f"{verb} {result.done} files" + (f" and {result.companions} companions" if result.companions else "")
+               + f" ({human_bytes(result.bytes)}); journal: {display_path(result.journal)}; "
                f"undo with: mcphotos undo {display_path(result.journal)}", err=True)
     if result.skipped:
         raise typer.Exit(1)
@@ -178,7 +182,7 @@ def undo(
     from mcphotos.library import Library
 
     entries = read_journal(journal)
-    actions = [e for e in entries if e.get("op") in ("move", "hardlink")]
+    actions = [e for e in entries if e.get("op") in ("move", "hardlink") and not e.get("companion_of")]
     typer.echo(f"plan: undo {len(actions)} {entries[0].get('kind', '')} actions from {display_path(journal)}",
                err=True)
     _confirm(f"undo {len(actions)} actions", yes)
@@ -186,7 +190,8 @@ def undo(
     result = Library.undo(journal, on_item)
     for path, reason in result.skipped:
         typer.echo(f"skipping {display_path(path)}: {reason}", err=True)
-    typer.echo(f"restored {result.done} files ({human_bytes(result.bytes)})"
+    typer.echo(f"restored {result.done} files" + (f" and {result.companions} companions" if result.companions else "")
+               + f" ({human_bytes(result.bytes)})"
                + (f"; {result.already} were restored before" if result.already else ""), err=True)
     if result.skipped:
         raise typer.Exit(1)

@@ -99,7 +99,7 @@ def thumbnail(path: str, size: int, frame_s: float | None = None) -> Image.Image
 
 
 def _thumbnail(path: str, size: int, frame_s: float | None = None) -> Image.Image | None:
-    from mcphotos.indexing.imaging import load_upright
+    from mcphotos.indexing.raw import load_file_upright
     from mcphotos.indexing.video import frame_image, is_video
 
     if is_video(path):
@@ -110,7 +110,7 @@ def _thumbnail(path: str, size: int, frame_s: float | None = None) -> Image.Imag
         return img
     try:
         data = Path(path).read_bytes()
-        img, _, _, _ = load_upright(data)
+        img, _, _, _ = load_file_upright(path, data)
     except (OSError, ImageError):
         return None
     except Exception:  # a decoder bug on one odd file must not lose the whole sheet

@@ -236,7 +236,7 @@ def _timestamp(taken: str | None) -> float:
 def _backfill(store: Store, todo: list[tuple[int, int, str]], spec: PreprocessSpec | None
               ) -> dict[int, tuple[int | None, bytes | None, float | None]]:
     """Compute missing signatures from the files (decode only) and save them when we may write."""
-    from mcphotos.indexing.imaging import decode_for_model
+    from mcphotos.indexing.raw import decode_file_for_model
     from mcphotos.indexing.workers import read_stable
 
     spec = spec or FALLBACK_SPEC
@@ -245,7 +245,7 @@ def _backfill(store: Store, todo: list[tuple[int, int, str]], spec: PreprocessSp
         k, image_id, path = item
         try:
             data, _ = read_stable(path)
-            d = decode_for_model(data, spec)
+            d = decode_file_for_model(path, data, spec)
         except Exception:  # unreadable now: the image just takes no part in near matching
             return None
         return k, image_id, (d.phash, d.colors, d.detail)

@@ -284,19 +284,24 @@ def _load(img: Image.Image, draft: tuple[int, int] | None = None) -> None:
         raise ImageError(f"cannot decode image: {e}") from None
 
 
-def load_upright(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, int, int, str | None]:
+def load_upright(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 orientation: int | None = None) -> tuple[Image.Image, int, int, str | None]:
     """Decode ``data`` fully to an upright RGB image (for thumbnails, sheets and checks).
 
-    Returns (image, width, height, capture time).
+    Returns (image, width, height, capture time). ``orientation`` overrides the file's EXIF.
     """
     img = open_image(data, max_pixels)
     _load(img)
-    orientation = _orientation(img)
+    if orientation is None:
+        orientation = _orientation(img)
     taken_at = _capture_time(img)
-    img = _to_rgb(img)
-    if orientation in _TRANSPOSE:
-        img = img.transpose(_TRANSPOSE[orientation])
+    img = upright(_to_rgb(img), orientation)
     return img, img.size[0], img.size[1], taken_at
+
+
+def upright(img: Image.Image, orientation: int) -> Image.Image:
+    """``img`` turned the way EXIF ``orientation`` (1-8) says it is meant to be seen."""
+    return img.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else img
 
 
 def preprocess(img: Image.Image, spec: PreprocessSpec, original_size: tuple[int, int] | None = None) -> np.ndarray:
@@ -314,26 +319,41 @@ def preprocess(img: Image.Image, spec: PreprocessSpec, original_size: tuple[int,
 
 
 
-def decode_for_model(data: bytes, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def decode_for_model(data: bytes, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS,
+                     orientation: int | None = None) -> DecodedImage:
     """Bytes of one photo to model-ready pixels plus the facts stored beside its vector.
 
     The resize happens in the stored orientation, from the exact source box: a JPEG draft
     rounds odd sizes up, so the drafted image covers slightly more than the original, and
     ignoring that shifts every sample. Flips and rotations commute with resampling, so
     transposing afterwards gives the same pixels as the reference's transpose-then-resize.
+    ``orientation`` (EXIF numbering) overrides the file's own: a RAW's embedded preview is
+    stored the way the sensor saw it, and the RAW says how to turn it.
     """
     img = open_image(data, max_pixels)
     sw, sh = img.size
     is_jpeg = img.format in ("JPEG", "MPO")
     # JPEG keeps EXIF ahead of the pixels (needed to aim the draft); PNG may put it after.
-    orientation = _orientation(img) if is_jpeg else 1
-    if is_jpeg:
-        rw, rh = _target_geometry(*((sh, sw) if orientation in (5, 6, 7, 8) else (sw, sh)), spec)
-        target = (rh, rw) if orientation in (5, 6, 7, 8) else (rw, rh)
-    _load(img, draft=(int(target[0] * DRAFT_FACTOR), int(target[1] * DRAFT_FACTOR)) if is_jpeg else None)
-    if not is_jpeg:
+    if orientation is None and is_jpeg:
         orientation = _orientation(img)
-    taken_at = _capture_time(img)
+    if is_jpeg:
+        turned = (orientation or 1) in (5, 6, 7, 8)
+        rw, rh = _target_geometry(*((sh, sw) if turned else (sw, sh)), spec)
+        target = (rh, rw) if turned else (rw, rh)
+    _load(img, draft=(int(target[0] * DRAFT_FACTOR), int(target[1] * DRAFT_FACTOR)) if is_jpeg else None)
+    if orientation is None:
+        orientation = _orientation(img)
+    return model_input(img, (sw, sh), orientation, _capture_time(img), spec)
+
+
+def model_input(img: Image.Image, source_size: tuple[int, int], orientation: int, taken_at: str | None,
+                spec: PreprocessSpec) -> DecodedImage:
+    """A decoded picture (as stored, before ``orientation``) to model-ready pixels and signatures.
+
+    ``source_size`` is the stored size of the original: ``img`` may be smaller (a JPEG draft,
+    whose box is then the exact reduced source).
+    """
+    sw, sh = source_size
     swapped = orientation in (5, 6, 7, 8)
     w, h = (sh, sw) if swapped else (sw, sh)
     rw, rh = _target_geometry(w, h, spec)

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mcphotos.errors import Interrupted, McPhotosError
+from mcphotos.indexing.companions import RawPairs, find_companions
 from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.raw import NEEDS_EXTRA, is_raw, raw_support
 from mcphotos.indexing.roots import OfflineRoot, RootTracker
 from mcphotos.indexing.video import DEFAULT_FRACTIONS, VIDEO_EXTRA_HINT, is_video, video_support
 from mcphotos.indexing.videostage import VideoStage
@@ -43,6 +45,10 @@ class IndexReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     # Roots whose drive is gone (missing, empty, another device): nothing under them was pruned.
     offline: list[OfflineRoot] = field(default_factory=list)
+    companions: int = 0  # walked files that belong to a photo (a paired RAW, a Live Photo video): not indexed
+    # Files skipped because an optional extra is missing, per extra ("raw" without rawpy, "video" without PyAV).
+    # They are not recorded as failed: once the extra is installed, the next run indexes them.
+    needs_extra: dict[str, int] = field(default_factory=dict)
 
     @property
     def seen(self) -> int:
@@ -61,6 +67,7 @@ class IndexOptions:
     timeout: float = 60.0  # per file, in a worker
     max_pixels: int | None = None
     frames: tuple[float, ...] = DEFAULT_FRACTIONS  # where videos are sampled, as fractions of the duration
+    raw_pairs: RawPairs = RawPairs.JPEG  # a RAW beside its same-stem JPEG/HEIC: a companion, or indexed too
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -164,6 +171,7 @@ class Indexer(VideoStage):
             extra = stat_paths(paths, on_skip=lambda p, r: self._skip(report, p, r))
             found.entries += extra.entries
             known.update(self.store.files_under([e.path for e in extra.entries]))
+        self._leave_out_companions(found, known, report)
         todo: list[WalkEntry] = []
         for entry in found.entries:
             rec = known.get(entry.path)
@@ -174,12 +182,7 @@ class Indexer(VideoStage):
                 report.failed += 1  # a known bad file is not retried every run
             else:
                 todo.append(entry)
-        if todo and not video_support():
-            # Without PyAV a video is not even hashed: one line each, retried once it is installed.
-            for entry in todo:
-                if is_video(entry.path):
-                    self._skip(report, entry.path, VIDEO_EXTRA_HINT)
-            todo = [e for e in todo if not is_video(e.path)]
+        todo = self._leave_out_unsupported(todo, report)
         total = len(found.entries)
         done = total - len(todo)
         if self.on_progress:
@@ -193,6 +196,37 @@ class Indexer(VideoStage):
         tracker.record(found)
         with self.store.transaction():
             self.store.set_meta("last_indexed", repr(time.time()))
+
+    def _leave_out_companions(self, found: WalkResult, known: dict[str, FileRecord], report: IndexReport) -> None:
+        """Drop the files that belong to a photo (see companions.py); forget them if indexed before."""
+        companions = find_companions(e.path for e in found.entries).not_indexed(self.options.raw_pairs)
+        if not companions:
+            return
+        found.entries = [e for e in found.entries if e.path not in companions]
+        report.companions += len(companions)
+        # e.g. the RAW of a pair indexed under --raw-pairs both: now it is the JPEG's companion.
+        stale = [p for p in companions if p in known]
+        for part, _ in chunks(stale):
+            with self.store.transaction():
+                self.store.delete_files(part)
+        for p in stale:
+            known.pop(p, None)
+
+    def _leave_out_unsupported(self, todo: list[WalkEntry], report: IndexReport) -> list[WalkEntry]:
+        """Skip RAW files without rawpy and videos without PyAV, one line each, not even hashed.
+
+        They are not recorded as failed, so the first run after installing the extra indexes them.
+        """
+        for extra, is_kind, supported, reason in (("raw", is_raw, raw_support, NEEDS_EXTRA),
+                                                   ("video", is_video, video_support, VIDEO_EXTRA_HINT)):
+            held = [e for e in todo if is_kind(e.path)]
+            if not held or supported():
+                continue
+            for e in held:
+                self._skip(report, e.path, reason)
+            report.needs_extra[extra] = report.needs_extra.get(extra, 0) + len(held)
+            todo = [e for e in todo if not is_kind(e.path)]
+        return todo
 
     def _process(self, todo: list[WalkEntry], report: IndexReport, done: int, total: int) -> None:
         store = self.store

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -30,8 +30,6 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
 DEFAULT_FRACTIONS = (0.1, 0.5, 0.9)
 VIDEO_EXTRA_HINT = "video support needs mcphotos[video] (pip install 'mcphotos[video]')"
 MAX_PACKETS = 600  # per seek: a keyframe interval of 20 s at 30 fps; a broken index stops here
-# Still images a Live Photo's motion file sits beside (IMG_1.HEIC + IMG_1.MOV).
-_STILLS = frozenset({".heic", ".heif", ".jpg", ".jpeg"})
 
 
 def is_video(path: str) -> bool:
@@ -44,20 +42,6 @@ def video_support() -> bool:
         return importlib.util.find_spec("av") is not None
     except (ImportError, ValueError):
         return False
-
-
-def is_live_photo_motion(name: str, siblings: Iterable[str]) -> bool:
-    """A .mov/.mp4 beside a same-stem HEIC/JPG is the motion half of a Live Photo, not a video.
-
-    Interim rule until mcphotos/indexing/companions.py (the companion-files work) lands and
-    replaces this helper: the same stem in the same folder, compared case-insensitively.
-    """
-    stem, ext = os.path.splitext(name)
-    if ext.lower() not in (".mov", ".mp4"):
-        return False
-    stem = stem.lower()
-    return any(os.path.splitext(s)[0].lower() == stem and os.path.splitext(s)[1].lower() in _STILLS
-               for s in siblings)
 
 
 @dataclass

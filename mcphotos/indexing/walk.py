@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from mcphotos.indexing.imaging import EXTENSIONS
-from mcphotos.indexing.video import VIDEO_EXTENSIONS, is_live_photo_motion
+from mcphotos.indexing.raw import RAW_EXTENSIONS
+from mcphotos.indexing.video import VIDEO_EXTENSIONS
 
 SkipCallback = Callable[[str, str], None]
 
@@ -41,10 +42,13 @@ class WalkResult:
         return any(under(d) for d in self.complete_dirs) and not any(under(d) for d in self.incomplete_dirs)
 
 
+PHOTO_EXTENSIONS = EXTENSIONS | RAW_EXTENSIONS
+
+
 def has_image_extension(name: str) -> bool:
-    """A photo or a video (videos are indexed by a few of their frames, see video.py)."""
+    """A photo (RAW files included) or a video (videos are indexed by a few of their frames, see video.py)."""
     ext = os.path.splitext(name)[1].lower()
-    return ext in EXTENSIONS or ext in VIDEO_EXTENSIONS
+    return ext in PHOTO_EXTENSIONS or ext in VIDEO_EXTENSIONS
 
 
 def _excluded(path: str, name: str, patterns: tuple[str, ...]) -> bool:
@@ -101,7 +105,6 @@ def walk(roots: Iterable[str], hidden: bool = False, exclude: Iterable[str] = ()
             unreadable.add(key)
             unreadable_dir(top, e)
             return
-        names = [e.name for e in entries]
         if parent_dev is not None and st.st_dev != parent_dev and entries:
             result.mounts.append((top, st.st_dev))
         for entry in entries:
@@ -120,8 +123,6 @@ def walk(roots: Iterable[str], hidden: bool = False, exclude: Iterable[str] = ()
                 continue
             if not has_image_extension(name) or (name.startswith(".") and not hidden):
                 continue
-            if is_live_photo_motion(name, names):
-                continue  # the motion half of a Live Photo: its still is the item
             try:
                 st_file = entry.stat(follow_symlinks=True)
             except FileNotFoundError:

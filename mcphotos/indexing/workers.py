@@ -23,7 +23,8 @@ from typing import Any
 
 from mcphotos.errors import ImageError
 from mcphotos.indexing.hashing import hash_bytes, hash_stream
-from mcphotos.indexing.imaging import DEFAULT_MAX_PIXELS, DecodedImage, PreprocessSpec, decode_for_model
+from mcphotos.indexing.imaging import DEFAULT_MAX_PIXELS, DecodedImage, PreprocessSpec
+from mcphotos.indexing.raw import decode_file_for_model
 from mcphotos.indexing.video import DEFAULT_FRACTIONS, DecodedVideo, decode_video, is_video
 
 
@@ -90,7 +91,7 @@ def decode_task(path: str, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_P
         return read
     data, st = read
     try:
-        image = decode_for_model(data, spec, max_pixels)
+        image = decode_file_for_model(path, data, spec, max_pixels)  # RAW files by extension
     except ImageError as e:
         return Failed(path, e.message)
     except MemoryError:

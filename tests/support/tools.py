@@ -1,10 +1,13 @@
-"""External programs some tests read results back with (exiftool): skipped where missing, except
-under CI=true, where a missing one fails the test, since CI proves what a new machine sees."""
+"""External programs some tests read results back with (exiftool), and optional extras' packages
+(rawpy): skipped where missing, except under CI=true, where a missing one fails the test, since CI
+proves what a new machine sees."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+from types import ModuleType
 
 import pytest
 
@@ -25,4 +28,15 @@ def require_tool(name: str, why: str = "") -> str:
     message = f"{name} not installed ({INSTALL_HINTS.get(name, f'install {name}')})" + (f": {why}" if why else "")
     if under_ci():
         pytest.fail(f"{message}. CI=true: a missing tool fails instead of skipping", pytrace=False)
+    pytest.skip(message)
+
+
+def require_module(name: str, extra: str) -> ModuleType:
+    """The Python module ``name`` of the optional extra ``extra``: fail under CI=true, skip otherwise."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        message = f"{name} not installed (pip install 'mcphotos[{extra}]'; the test extra includes it)"
+    if under_ci():
+        pytest.fail(f"{message}. CI=true: a missing package fails instead of skipping", pytrace=False)
     pytest.skip(message)
