@@ -44,6 +44,10 @@ class StoreLockedError(StoreError):
     """Another process holds the writer lock."""
 
 
+class OcrUnavailableError(McPhotosError):
+    """Text recognition was asked for but its optional extra (mcphotos[ocr]) or models are missing."""
+
+
 class ImageError(McPhotosError):
     """One image could not be read; the indexer records it and moves on."""
 

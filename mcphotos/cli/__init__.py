@@ -14,6 +14,7 @@ from mcphotos.cli import (  # noqa: F401  (each module registers its commands)
     embed,
     maintenance,
     models,
+    ocr,
     score,
     tagging,
 )

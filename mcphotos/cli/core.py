@@ -19,7 +19,15 @@ from mcphotos.cli.common import (
     handle_errors,
     skip_printer,
 )
-from mcphotos.cli.options import deprecated, find_options, library_options, old_option, output_options
+from mcphotos.cli.options import (
+    OcrModelsOpt,
+    deprecated,
+    find_options,
+    library_options,
+    ocr_settings,
+    old_option,
+    output_options,
+)
 from mcphotos.cli.render import Format, display_path, json_line
 from mcphotos.cli.search import show_hits, write_sheet
 from mcphotos.errors import UsageError
@@ -58,6 +66,9 @@ def index(
         "--raw-pairs", metavar="jpeg|both",
         help="A RAW beside its same-stem JPEG/HEIC: 'jpeg' indexes the JPEG only (the RAW is its companion), "
              "'both' indexes both.")] = "jpeg",
+    ocr: Annotated[bool, typer.Option("--ocr", help="Then read the text inside the photos (like `mcphotos ocr`).")
+                   ] = False,
+    ocr_models: OcrModelsOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     *,
@@ -83,6 +94,8 @@ def index(
     except ValueError as e:
         raise UsageError(f"--frames {frames}: {e}") from None
     roots = [p for p in paths if p != "-"]
+    if ocr:
+        ocr_settings(ocr_models)  # a bad --ocr-models fails before indexing, not after
     listed = _path_list(paths, files0_from, null_input)
     progress = Progress(enabled=not quiet and sys.stderr.isatty())
     options = IndexOptions(hidden=hidden_, exclude=tuple(exclude or ()), retry_failed=retry_failed,
@@ -113,6 +126,12 @@ def index(
             if report.needs_extra.get(extra):
                 typer.echo(f"hint: {report.needs_extra[extra]} {what} were skipped: "
                            f"pip install 'mcphotos[{extra}]' to index them", err=True)
+    if ocr:
+        from mcphotos.cli.ocr import run_ocr_pass
+        from mcphotos.ocr.runner import OcrOptions
+
+        run_ocr_pass(lib, roots + (listed or []), OcrOptions(workers=workers), ocr_settings(ocr_models), json_,
+                     quiet)
     if report.offline or (strict and report.failed):
         raise typer.Exit(1)  # an offline root is a failure, so a scheduled run notices
 

@@ -8,7 +8,7 @@ stands, and hands the command the one value they make:
   ``lib_args``: a :class:`LibraryArgs`, for a command that opens it itself. With
   ``runs_model=False`` only --store, --model and --weights (which store): for commands that
   never run the model, so they do not offer a --device they would ignore.
-- ``@find_options(top=N)`` (QUERY and the ten filters) → ``spec``: a FindSpec. ``find`` and
+- ``@find_options(top=N)`` (QUERY and the eleven filters) → ``spec``: a FindSpec. ``find`` and
   ``album save`` both use it, so they cannot disagree.
 - ``@output_options`` (--json, --paths, -0) → ``fmt``: a :class:`~mcphotos.cli.render.Format`.
 
@@ -194,6 +194,10 @@ RelativeOpt = Annotated[float | None, typer.Option(
     "--relative", metavar="F", help="Keep results scoring within fraction F of the best (0.9: at least 90%).")]
 AutoCutOpt = Annotated[bool, typer.Option(
     "--auto-cut", help="Stop where the scores drop off: a library with three receipts returns three.")]
+ContainsOpt = Annotated[list[str] | None, typer.Option(
+    "--contains", metavar="WORDS",
+    help="Only photos whose text (read by `mcphotos ocr`) holds WORDS: case and accents ignored, word* for a "
+         "prefix, '\"two words\"' for a phrase. Repeatable: all must match. Alone: best text match first.")]
 
 
 def _find_params(top: int) -> list[inspect.Parameter]:
@@ -201,7 +205,7 @@ def _find_params(top: int) -> list[inspect.Parameter]:
             _option("in_dir", InOpt, None), _option("ext", ExtOpt, None), _option("after", AfterOpt, None),
             _option("before", BeforeOpt, None), _option("tag", TagOpt, None),
             _option("min_score", MinScoreOpt, None), _option("relative", RelativeOpt, None),
-            _option("auto_cut", AutoCutOpt, False)]
+            _option("auto_cut", AutoCutOpt, False), _option("contains", ContainsOpt, None)]
 
 
 def find_options(*, top: int) -> Callable[[F], F]:
@@ -219,7 +223,8 @@ def find_options(*, top: int) -> Callable[[F], F]:
 def build_spec(query: str | None = None, image: Sequence[str] | None = None, top: int = 20,
                in_dir: Sequence[str] | None = None, ext: Sequence[str] | None = None, after: str | None = None,
                before: str | None = None, tag: Sequence[str] | None = None, min_score: float | None = None,
-               relative: float | None = None, auto_cut: bool = False) -> FindSpec:
+               relative: float | None = None, auto_cut: bool = False,
+               contains: Sequence[str] | None = None) -> FindSpec:
     """The FindSpec of the command line, with every path made absolute (albums outlive the cwd)."""
     from mcphotos.search.cutoff import Cut
     from mcphotos.search.query import FindSpec, Term, describe, parse_date, parse_exts, parse_query
@@ -242,13 +247,36 @@ def build_spec(query: str | None = None, image: Sequence[str] | None = None, top
         min_score=min_score,
         relative=relative,
         auto_cut=auto_cut,
+        contains=tuple(contains or ()),
     )
     spec.terms()  # "nothing to search for" before any model or store is touched
+    if spec.contains:
+        from mcphotos.ocr.textstore import fts_query
+
+        fts_query(spec.contains)  # a malformed --contains is a usage error before anything opens
     return spec
 
 
 def _abs(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
+
+
+# -- OCR options: which models read text (ocr, text, index --ocr) -------------------------------------
+
+OcrModelsOpt = Annotated[str | None, typer.Option(
+    "--ocr-models", metavar="DIR",
+    help="PP-OCR ONNX models to read text with instead of the shipped ones: a folder with one *det*.onnx, "
+         "one *rec*.onnx and, if the model needs it, its character list *.txt (optional *cls*.onnx).")]
+
+
+def ocr_settings(models: str | None) -> Any:
+    """The OcrSettings of --ocr-models (checked here, before any store opens or model loads)."""
+    from mcphotos.ocr.engine import OcrSettings, find_models
+
+    if models:
+        find_models(models)
+        return OcrSettings(models=_abs(models))
+    return OcrSettings()
 
 
 # -- output options --------------------------------------------------------------------------------

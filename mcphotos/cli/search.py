@@ -21,6 +21,9 @@ def show_hits(hits: Sequence[Any], fmt: Format, preview: bool = False) -> None:
     records = [{"rank": i + 1, "score": round(h.score, 6), "path": h.path, "hash": h.hash,
                 **({"frame_s": h.frame_s} if getattr(h, "frame_s", None) is not None else {})}
                for i, h in enumerate(hits)]
+    for r, h in zip(records, hits, strict=True):
+        if getattr(h, "snippet", None) is not None:
+            r["snippet"] = h.snippet  # find --contains: the matching passage, matched words in [brackets]
     if preview:
         if fmt is not Format.table:
             raise UsageError("--preview draws thumbnails in the table; drop --json, --paths and -0")

@@ -84,6 +84,11 @@ def _read(path: str) -> tuple[bytes, os.stat_result] | Failed:
         return Failed(path, e.strerror or str(e))
 
 
+def read_checked(path: str) -> tuple[bytes, os.stat_result] | Failed:
+    """:func:`read_stable` for a worker task defined elsewhere (OCR's decode): bytes and stat, or Failed."""
+    return _read(path)
+
+
 def decode_task(path: str, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded | Failed:
     """Read, hash and decode one file. Runs in a worker; never raises for a bad file."""
     read = _read(path)

@@ -16,7 +16,8 @@ fake or the tiny trained CLIP. Its methods are grouped by concern, one module ea
 - ``indexing``: index, the ANN cache, check and repair;
 - ``finding``: find, query by example, albums, embed and export;
 - ``organizing``: tags and duplicates (with their actions and undo);
-- ``captioning``: score and caption.
+- ``captioning``: score and caption;
+- ``ocr``: text inside photos (OCR pass, a photo's text).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from mcphotos.library.base import LibraryBase, Status, guess_device, guess_preci
 from mcphotos.library.captioning import CaptionMixin
 from mcphotos.library.finding import FindMixin
 from mcphotos.library.indexing import IndexMixin
+from mcphotos.library.ocr import OcrMixin
 from mcphotos.library.organizing import DedupMixin, TagMixin
 
 
-class Library(IndexMixin, FindMixin, TagMixin, DedupMixin, CaptionMixin, LibraryBase):
+class Library(IndexMixin, FindMixin, TagMixin, DedupMixin, CaptionMixin, OcrMixin, LibraryBase):
     """See the module docstring; each mixin holds one concern's commands."""
 
 

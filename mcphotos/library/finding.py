@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,6 +16,7 @@ from mcphotos.search.query import FindSpec, Term, combine
 
 if TYPE_CHECKING:
     from mcphotos.export import Embedding, ExportReport
+    from mcphotos.ocr.textstore import TextMatch
     from mcphotos.search.albums import Album, SyncReport
 
 
@@ -31,13 +33,26 @@ class FindMixin(LibraryBase):
         """A full find: combined terms, filters and cut-off."""
         self.store(create=False)
         terms = spec.terms()
-        if not terms:  # only --tag: list the tagged photos
-            return self._find_by_tags(spec)
+        matches = self.text_matches(spec.contains) if spec.contains else None
+        if not terms:
+            if matches is not None:  # only --contains (and filters): the best text matches
+                return self._find_by_text(spec, matches)
+            return self._find_by_tags(spec)  # only --tag: list the tagged photos
         self._open_in_parallel(terms)
         vec = self.query_vector(terms)
         cut = Cut(spec.relative, spec.auto_cut)
-        return self.search_vector(vec, spec.k, spec.min_score, filters=self.filters_for(spec),
+        hits = self.search_vector(vec, spec.k, spec.min_score, filters=self.filters_for(spec, matches),
                                   cut=cut if cut.active else None)
+        if matches is None:
+            return hits
+        snippets = {m.hash: m.snippet for m in matches.values()}
+        return [replace(h, snippet=snippets.get(h.hash)) for h in hits]
+
+    def text_matches(self, contains: Sequence[str]) -> dict[int, TextMatch]:
+        """image id -> match for the photos whose recognized text holds every ``contains`` value (SQL only)."""
+        from mcphotos.ocr.textstore import text_matches
+
+        return text_matches(self.store(create=False), list(contains))
 
     def _open_in_parallel(self, terms: Sequence[Term]) -> None:
         """For a text never asked before: open the engine's text tower in the background while
@@ -82,9 +97,13 @@ class FindMixin(LibraryBase):
         rows = [next(text_vecs) if t.kind == "text" else next(image_vecs) for t in terms]
         return combine(np.stack(rows), [t.weight for t in terms])
 
-    def filters_for(self, spec: FindSpec) -> SearchFilter:
-        return SearchFilter(tuple(absolute(spec.in_dirs)), spec.exts, spec.after, spec.before,
-                            self.tag_image_ids(spec.tags))
+    def filters_for(self, spec: FindSpec, matches: dict[int, TextMatch] | None = None) -> SearchFilter:
+        """The spec's filters; the photos allowed are those with every tag and, with --contains, the text."""
+        ids = self.tag_image_ids(spec.tags)
+        if spec.contains:
+            found = frozenset(matches if matches is not None else self.text_matches(spec.contains))
+            ids = found if ids is None else ids & found
+        return SearchFilter(tuple(absolute(spec.in_dirs)), spec.exts, spec.after, spec.before, ids)
 
     def tag_image_ids(self, tags: Sequence[str]) -> frozenset[int] | None:
         """Image ids carrying every tag in ``tags`` (None: no restriction)."""
@@ -107,6 +126,30 @@ class FindMixin(LibraryBase):
                 if os.path.exists(p)]
         hits.sort(key=lambda x: (-x.score, x.path))
         return [x for x in hits if spec.min_score is None or x.score >= spec.min_score][:spec.k]
+
+    def _find_by_text(self, spec: FindSpec, matches: dict[int, TextMatch]) -> list[SearchHit]:
+        """No query, only --contains: the matching photos (passing the filters), best text match first.
+
+        The score is the match's BM25 relevance; --min-score and the cut-offs apply to it.
+        """
+        from mcphotos.search.cutoff import cut_count
+        from mcphotos.search.nearest import files_for_ids
+
+        filters = self.filters_for(spec, matches)
+        ids = sorted(filters.image_ids or (), key=lambda i: (-matches[i].score, i))
+        files = files_for_ids(self.store(), ids, filters)
+        hits: list[SearchHit] = []
+        for i in ids:
+            m = matches[i]
+            if spec.min_score is not None and m.score < spec.min_score:
+                break
+            hits += [SearchHit(p, m.score, h, m.snippet) for p, h in sorted(files.get(i, [])) if os.path.exists(p)]
+        cut = Cut(spec.relative, spec.auto_cut)
+        if cut.active:
+            scores = {h.hash: h.score for h in hits}  # copies share their image's score; dicts keep rank order
+            keep = set(list(scores)[:cut_count(list(scores.values()), cut, spec.k)])
+            hits = [h for h in hits if h.hash in keep]
+        return hits[:spec.k]
 
     # -- albums --------------------------------------------------------------------------------
 
@@ -154,3 +197,4 @@ class FindMixin(LibraryBase):
 
         found = tags_for_hashes(self.store(create=False), list(hashes))
         return {h: [t.label for t in tags] for h, tags in found.items()}
+

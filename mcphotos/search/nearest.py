@@ -36,6 +36,7 @@ class SearchHit:
     score: float
     hash: str
     frame_s: float | None = None  # a video's best frame: its time from the start (None for photos)
+    snippet: str | None = None  # with --contains: the passage of the photo's text that matched
 
 
 @dataclass(frozen=True)

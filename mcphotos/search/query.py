@@ -193,13 +193,14 @@ class FindSpec:
     min_score: float | None = None
     relative: float | None = None
     auto_cut: bool = False
+    contains: tuple[str, ...] = ()  # words the photo's recognized text must hold (ocr/textstore.py)
 
     def terms(self) -> list[Term]:
         terms = parse_query(self.text) if self.text and self.text.strip() else []
         terms += [Term(TermKind.IMAGE, p, 1.0) for p in self.images]
-        if not terms and not self.tags:
-            raise UsageError("nothing to search for", "give a QUERY, --image PHOTO or --tag TAG")
-        return terms  # empty only for a tags-only search
+        if not terms and not self.tags and not self.contains:
+            raise UsageError("nothing to search for", "give a QUERY, --image PHOTO, --tag TAG or --contains WORDS")
+        return terms  # empty only for a search by tags or text alone
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -217,6 +218,7 @@ class FindSpec:
         parts = [describe(self.terms())] if self.text or self.images else []
         parts += [f"--in {d}" for d in self.in_dirs] + [f"--ext {e.lstrip('.')}" for e in self.exts]
         parts += [f"--tag {t}" for t in self.tags]
+        parts += [f"--contains {_shell_word(c)}" for c in self.contains]
         for flag, value in (("--after", self.after), ("--before", self.before), ("--min-score", self.min_score),
                             ("--relative", self.relative)):
             if value is not None:
@@ -225,6 +227,12 @@ class FindSpec:
             parts.append("--auto-cut")
         parts.append(f"-k {self.k}")
         return " ".join(parts)
+
+
+def _shell_word(value: str) -> str:
+    """``value`` as one shell word: quoted when it holds spaces or quotes."""
+    return value if value and not any(c.isspace() or c in "\"'\\$`" for c in value) else \
+        "'" + value.replace("'", "'\\''") + "'"
 
 
 _DATE_FORMATS = (("%Y", 4), ("%Y-%m", 7), ("%Y-%m-%d", 10))

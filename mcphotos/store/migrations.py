@@ -104,4 +104,30 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (hash, frame_s))""",
         "CREATE INDEX images_hash_taken_ended ON images(hash, taken_at, ended_at)",
     ],
+    # 8 (ocr): recognized text per content hash (ocr/textstore.py) and its full-text index. A photo
+    # without text has a row with text '' (the detector ran); a failure has its reason in error.
+    # FTS5 folds case and diacritics (remove_diacritics 2: "cafe" finds "Café") and is kept in
+    # step with ocr by triggers, so every writer of ocr updates it in the same transaction.
+    [
+        """CREATE TABLE ocr (
+            id INTEGER PRIMARY KEY,          -- the FTS rowid
+            hash TEXT NOT NULL UNIQUE,       -- content hash of the photo
+            engine TEXT NOT NULL,            -- 'rapidocr'
+            version TEXT NOT NULL,           -- the engine's version
+            models TEXT NOT NULL,            -- detection + recognition model files
+            text TEXT NOT NULL,              -- rows in reading order, one per line; '' when none
+            lines TEXT NOT NULL,             -- JSON: [{text, confidence, box, row}]
+            confidence REAL,                 -- mean line confidence; NULL without text
+            error TEXT,                      -- why it could not be read (then text is '')
+            created_at REAL NOT NULL)""",
+        "CREATE VIRTUAL TABLE ocr_fts USING fts5(text, content='ocr', content_rowid='id', "
+        "tokenize='unicode61 remove_diacritics 2')",
+        "CREATE TRIGGER ocr_ai AFTER INSERT ON ocr BEGIN "
+        "INSERT INTO ocr_fts(rowid, text) VALUES (new.id, new.text); END",
+        "CREATE TRIGGER ocr_ad AFTER DELETE ON ocr BEGIN "
+        "INSERT INTO ocr_fts(ocr_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
+        "CREATE TRIGGER ocr_au AFTER UPDATE ON ocr BEGIN "
+        "INSERT INTO ocr_fts(ocr_fts, rowid, text) VALUES ('delete', old.id, old.text); "
+        "INSERT INTO ocr_fts(rowid, text) VALUES (new.id, new.text); END",
+    ],
 ]
