@@ -92,7 +92,7 @@ def test_find_and_album_save_accept_the_same_query_and_filters() -> None:
     assert set(find) - own_find == set(save) - own_save
     shared = set(find) - own_find
     assert {"query", "--image", "--top", "--in", "--ext", "--after", "--before", "--tag", "--min-score",
-            "--relative", "--auto-cut"} == shared
+            "--relative", "--auto-cut", "--contains"} == shared
     for key in shared:
         assert describe(find[key]) == describe(save[key]), key
         if key != "--top":  # a screenful for find, a folder of links for an album
