@@ -10,6 +10,11 @@ A label file is plain UTF-8 text, one label per line::
 embedded through :data:`TEMPLATES` ("a photo of a {}." ...) with its last level filled in; a
 prompt may contain ``{}`` too. A label's prompts are averaged in embedding space (see tagging/scoring.py).
 
+A prompt written ``text: word, word`` is not a prompt but words that raise the label when the
+photo's recognized text (``mcphotos ocr``) holds them: ``receipt = a photo of a receipt | text: total,
+subtotal, vat``. The words are matched like ``find --contains`` (case and accents folded, ``word*``
+a prefix, ``"two words"`` a phrase); the rule is in tagging/scoring.py (:func:`text_evidence`).
+
 ``@background = prompt | prompt`` replaces the generic background prompts that multi-label mode
 weighs each label against (tagging.py). Scores are then comparable only with sets that share
 that background; the shipped sets keep the default.
@@ -50,6 +55,7 @@ class Label:
     name: str                      # "animals/dog": levels joined by '/'
     prompts: tuple[str, ...] = ()  # the label's own prompts; empty means TEMPLATES
     line: int = 0
+    words: tuple[str, ...] = ()    # "text:" words: found in the photo's text, they raise the label
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -109,6 +115,14 @@ def parse_labels(text: str, source: str, name: str | None = None) -> LabelSet:
                                  f"'{label_name} = a photo of a ... | another prompt'")
             if any(not p for p in prompts):
                 raise UsageError(f"{where}: empty prompt in the '|'-separated list")
+        words: tuple[str, ...] = ()
+        if any(p.lower().startswith("text:") for p in prompts):
+            words = tuple(w.strip() for p in prompts if p.lower().startswith("text:") for w in p[5:].split(","))
+            prompts = tuple(p for p in prompts if not p.lower().startswith("text:"))
+            if directive:
+                raise UsageError(f"{where}: 'text:' words belong to a label, not to {label_name}")
+            if any(not w for w in words):
+                raise UsageError(f"{where}: empty word after 'text:' (write 'text: total, subtotal, vat')")
         if directive:
             if label_name != "@background" or not prompts:
                 raise UsageError(f"{where}: unknown directive '{label_name}' "
@@ -121,7 +135,7 @@ def parse_labels(text: str, source: str, name: str | None = None) -> LabelSet:
         if key in seen:
             raise UsageError(f"{where}: label '{label_name}' is already defined on line {seen[key]}")
         seen[key] = number
-        labels.append(Label(label_name, prompts, number))
+        labels.append(Label(label_name, prompts, number, words))
     if not labels:
         raise UsageError(f"{source}: no labels (one label per line; '#' starts a comment)")
     set_name = name or Path(source).stem

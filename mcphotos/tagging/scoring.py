@@ -31,6 +31,7 @@ MODES: tuple[TagMode, ...] = tuple(TagMode)
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_TOP_K = 5
 DEFAULT_MIN_PROB = 0.5
+TEXT_WEIGHT = 0.5  # how much one "text:" word found in a photo's text counts (see text_evidence)
 BLOCK = 8192  # images scored per matrix product: bounded memory for any library size
 
 TextEncoder = Callable[[Sequence[str]], np.ndarray]
@@ -95,6 +96,22 @@ def single_label_probs(images: np.ndarray, labels: np.ndarray, scale: float) -> 
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def text_evidence(probs: np.ndarray, found: np.ndarray, weight: float = TEXT_WEIGHT) -> np.ndarray:
+    """Raise each label by the "text:" words found in the photo's text, as independent evidence.
+
+    With ``n = found[i, j]`` of label j's words in photo i's recognized text (noisy-OR)::
+
+        p' = 1 - (1 - p) · (1 - weight)^n
+
+    No word found leaves p as it is; one word lifts any p to at least 0.5 (the default threshold),
+    two to 0.75, and a label the image already supports rises further. In single-label mode the
+    raised scores are compared as they are (they no longer sum to one).
+    """
+    if not found.any():
+        return probs
+    return (1.0 - (1.0 - probs) * np.power(1.0 - weight, found)).astype(np.float32)
+
+
 def decide(probs: np.ndarray, options: TagOptions) -> list[Decision]:
     """Per image, the kept (label index, probability) pairs, best first."""
     out: list[Decision] = []
@@ -113,8 +130,11 @@ def decide(probs: np.ndarray, options: TagOptions) -> list[Decision]:
 
 
 def score_images(vectors: np.ndarray, label_set: LabelSet, encode: TextEncoder, scale: float,
-                 options: TagOptions) -> tuple[list[Decision], int]:
-    """Tag decisions for each row of ``vectors``, and how many prompt texts were used."""
+                 options: TagOptions, found_words: np.ndarray | None = None) -> tuple[list[Decision], int]:
+    """Tag decisions for each row of ``vectors``, and how many prompt texts were used.
+
+    ``found_words[i, j]``: how many of label j's "text:" words photo i's text holds (text_evidence).
+    """
     texts, per_label, per_background = prompt_plan(label_set)
     prompt_vectors = encode(texts)
     labels = average_prompts(prompt_vectors, per_label)
@@ -126,5 +146,7 @@ def score_images(vectors: np.ndarray, label_set: LabelSet, encode: TextEncoder, 
             probs = single_label_probs(block, labels, scale)
         else:
             probs = multi_label_probs(block, labels, background, scale)
+        if found_words is not None:
+            probs = text_evidence(probs, found_words[start:start + BLOCK])
         decisions += decide(probs, options)
     return decisions, len(texts)

@@ -118,7 +118,8 @@ def run_tagging(store: Store, label_set: LabelSet, roots: Sequence[str] | None, 
         # Bounded memory for big sets: the text tower's attention grows with the batch.
         return np.concatenate([encode(items[i:i + TEXT_BATCH]) for i in range(0, len(items), TEXT_BATCH)])
 
-    decisions, _ = score_images(vectors, label_set, encode_in_chunks, logit_scale(), options)
+    decisions, _ = score_images(vectors, label_set, encode_in_chunks, logit_scale(), options,
+                                found_words(store, label_set, hashes))
     names = [label.name for label in label_set.labels]
     kept = [[(names[j], round(p, 6)) for j, p in d] for d in decisions]
     if not dry_run:
@@ -129,6 +130,24 @@ def run_tagging(store: Store, label_set: LabelSet, roots: Sequence[str] | None, 
     report.tagged_images = sum(1 for k in kept if k)
     report.elapsed = time.perf_counter() - start
     return report
+
+
+def found_words(store: Store, label_set: LabelSet, hashes: Sequence[str]) -> np.ndarray | None:
+    """(photos x labels) counts of each label's "text:" words in each photo's recognized text, or
+    None when no label has any (or nothing was read yet). SQL only: no OCR engine is loaded."""
+    if not any(label.words for label in label_set.labels):
+        return None
+    from mcphotos.ocr.textstore import hashes_with_words
+
+    words = [w for label in label_set.labels for w in label.words]
+    having = hashes_with_words(store, words, among=hashes)
+    row = {h: i for i, h in enumerate(hashes)}
+    out = np.zeros((len(hashes), len(label_set.labels)), dtype=np.float32)
+    for j, label in enumerate(label_set.labels):
+        for w in dict.fromkeys(label.words):
+            for h in having[w]:
+                out[row[h], j] += 1
+    return out if out.any() else None
 
 
 def sync_sidecars(store: Store, files: Sequence[tuple[str, str]], style: SidecarStyle | str = SidecarStyle.DARKTABLE,
