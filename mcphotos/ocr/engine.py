@@ -8,8 +8,11 @@ least 736 pixels (``limit_type: min``); a 2000x1500 photo then runs the detector
 about 0.6 s on two cores, whether or not it holds any text. Here the detector sees the photo
 with its *long* side at most :attr:`OcrSettings.det_side` (960, PaddleOCR's own default),
 about a quarter of the pixels; the recognizer still reads each found line from the photo at
-up to :attr:`OcrSettings.max_side`, so small print keeps its detail. bench/ocr_quality.py
-measures both choices.
+up to :attr:`OcrSettings.max_side`, so small print keeps its detail. Most photos hold no text,
+so a first detector pass at :attr:`OcrSettings.probe_side` (640, under half the pixels again)
+decides that cheaply; only a photo where it finds some region is read at full size. A photo's
+text lines must be about 1/60 of its long side tall for the probe to see them (8 pixels at 640).
+bench/ocr_quality.py measures these choices.
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ class OcrSettings:
 
     models: str | None = None
     det_side: int = 960  # the detector sees the photo's long side at most this long (see module doc)
+    det_limit: str = "max"  # "min": RapidOCR's own rule instead (short side at least det_side)
+    probe_side: int = 640  # a first detector pass this small says "no text" cheaply; 0: no probe
     max_side: int = 2000  # lines are read from the photo at most this long (decode downscales to it)
     min_confidence: float = 0.5  # lines the recognizer is less sure of are dropped
     threads: int | None = None  # ONNX Runtime intra-op threads (default: every core)
@@ -182,7 +187,7 @@ class OcrEngine:
             "Global.log_level": "critical",
             "Global.text_score": self.settings.min_confidence,
             "Global.max_side_len": self.settings.max_side,
-            "Det.limit_type": "max",
+            "Det.limit_type": self.settings.det_limit,
             "Det.limit_side_len": self.settings.det_side,
             "Det.model_path": str(self.files.det),
             "Rec.model_path": str(self.files.rec),
@@ -197,7 +202,12 @@ class OcrEngine:
         threads = self.settings.threads or os.cpu_count() or 1
         params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
+        probe = {**params, "Det.limit_side_len": self.settings.probe_side, "Global.use_cls": False,
+                 "Global.use_rec": False}
         try:
+            self._probe = RapidOCR(params=probe) if self.settings.probe_side else None
+            if self._probe is not None:
+                self._probe._load_det_model()
             self._ocr = RapidOCR(params=params)
             # Build the three sessions now, so a broken model fails here and not on photo 1.
             self._ocr._load_det_model()
@@ -216,6 +226,8 @@ class OcrEngine:
         """Read the text in ``rgb`` (H, W, 3 uint8). ``scale``: its size over the original's,
         so boxes come back in the original photo's pixels."""
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        if self._probe is not None and not _has_text_regions(self._probe(bgr), rgb.shape[0] * rgb.shape[1]):
+            return OcrResult((), self.name, self.version, self.models)
         out = self._ocr(bgr)
         lines: list[OcrLine] = []
         boxes, txts, scores = getattr(out, "boxes", None), getattr(out, "txts", None), getattr(out, "scores", None)
@@ -227,6 +239,24 @@ class OcrEngine:
                 corners = tuple((float(x) / scale, float(y) / scale) for x, y in np.asarray(box).reshape(-1, 2))
                 lines.append(OcrLine(text, float(score), corners))
         return OcrResult(tuple(reading_order(lines)), self.name, self.version, self.models)
+
+
+# The detector answers some textured photos without any text (noise, blurred blobs) with one box
+# around the whole frame; a region that covers this much of the photo is never a line of text.
+MAX_REGION_SHARE = 0.5
+
+
+def _has_text_regions(probe: Any, area: int) -> bool:
+    """Whether the probe pass found a region that may be a line of text."""
+    boxes = getattr(probe, "boxes", None)
+    if boxes is None:
+        return False
+    for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4, 2):
+        x, y = box[:, 0], box[:, 1]
+        shoelace = 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+        if shoelace < MAX_REGION_SHARE * area:
+            return True
+    return False
 
 
 def reading_order(lines: Sequence[OcrLine]) -> list[OcrLine]:
