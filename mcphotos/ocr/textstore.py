@@ -16,6 +16,7 @@ separates them, so ``wi-fi`` is the phrase ``wi fi`` and ``12.50`` the phrase ``
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from mcphotos.errors import UsageError
 from mcphotos.ocr.engine import OcrLine, OcrResult
 from mcphotos.store.database import Store
 from mcphotos.store.sql import chunks
+
+log = logging.getLogger(__name__)
 
 SNIPPET_OPEN, SNIPPET_CLOSE = "[", "]"  # around each matched word in a snippet
 SNIPPET_WORDS = 12
@@ -158,6 +161,8 @@ def _split_terms(value: str) -> list[str]:
 def text_matches(store: Store, values: Sequence[str]) -> dict[int, TextMatch]:
     """image id -> match, for the photos whose recognized text matches every ``--contains`` value."""
     query = fts_query(values)
+    if store.conn.execute("SELECT 1 FROM ocr LIMIT 1").fetchone() is None:
+        log.warning("no photo's text has been read yet: run `mcphotos ocr` (or `mcphotos index --ocr`) first")
     sql = (f"SELECT images.id, ocr.hash, bm25(ocr_fts), snippet(ocr_fts, 0, '{SNIPPET_OPEN}', '{SNIPPET_CLOSE}', "
            f"'…', {SNIPPET_WORDS}) FROM ocr_fts JOIN ocr ON ocr.id = ocr_fts.rowid "
            "JOIN images ON images.hash = ocr.hash WHERE ocr_fts MATCH ?")

@@ -285,8 +285,11 @@ def test_cli_ocr_and_index_ocr(tmp_path: Path, cli, engine: OcrEngine, tiny_args
     pics = tmp_path / "pics"
     text_photo(pics / "sign.png", ["Platform 9"])
     home = tmp_path / "home"
+    r = cli("index", pics, *tiny_args, "--store", home)
+    r = cli("find", "--contains", "platform", *tiny_args, "--store", home)
+    assert "mcphotos: warning: no photo's text has been read yet: run `mcphotos ocr`" in r.stderr
     r = cli("index", pics, "--ocr", *tiny_args, "--store", home)
-    assert "indexed 1 files: 1 new" in r.stderr
+    assert "indexed 1 files: 0 new, 0 reused, 1 unchanged" in r.stderr
     assert "read text in 1 photos: 1 with text, 0 without, 0 failed, 0 read before" in r.stderr
     r = cli("ocr", "--json", "--quiet", *tiny_args, "--store", home)
     assert json.loads(r.stdout)["already"] == 1 and r.stderr == ""

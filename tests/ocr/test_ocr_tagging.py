@@ -31,7 +31,7 @@ def test_text_words_parse_and_stay_optional() -> None:
     assert (sky.prompts, sky.words) == ((), ())
     only_words = parse_labels("receipt = text: total\n", "x.txt").labels[0]
     assert (only_words.prompts, only_words.words) == ((), ("total",))  # the templates embed "receipt"
-    with pytest.raises(UsageError, match="x.txt:1: empty word"):
+    with pytest.raises(UsageError, match=r"x\.txt:1: empty word"):
         parse_labels("receipt = a receipt | text: total,,vat\n", "x.txt")
     with pytest.raises(UsageError, match="belong to a label"):
         parse_labels("@background = a wall | text: total\ndog\n", "x.txt")
