@@ -143,7 +143,8 @@ class FindMixin(LibraryBase):
             m = matches[i]
             if spec.min_score is not None and m.score < spec.min_score:
                 break
-            hits += [SearchHit(p, m.score, h, snippet=m.snippet) for p, h in sorted(files.get(i, [])) if os.path.exists(p)]
+            hits += [SearchHit(p, m.score, h, snippet=m.snippet) for p, h in sorted(files.get(i, []))
+                     if os.path.exists(p)]
         cut = Cut(spec.relative, spec.auto_cut)
         if cut.active:
             scores = {h.hash: h.score for h in hits}  # copies share their image's score; dicts keep rank order
