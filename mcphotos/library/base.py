@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ class LibraryBase:
         self.engine_kind = parse_choice(EngineKind, engine, "engine")  # models/engines.py chooses for auto
         self.auto_prepare = auto_prepare
         self._engines: Engines | None = None
+        self._engines_lock = threading.Lock()
         self._preprocess = preprocess
         self._store: Store | None = None
         self._search_ann: Any = None
@@ -91,11 +93,14 @@ class LibraryBase:
 
     def engines(self) -> Engines:
         """The torch and ONNX Runtime engines of this model, and which one runs a job."""
-        if self._engines is None:
-            self._engines = Engines(self.spec, self.store_dir, self.identity(), self.device, self.precision,
-                                    self.engine_kind, self.auto_prepare and self.engine_kind == EngineKind.AUTO,
-                                    known_preprocess=self._stored_preprocess,
-                                    gpu=(self.device or guess_device()) not in ("cpu", "auto"))
+        # The indexer asks from two threads at once (preprocessing here, the engine in its loader
+        # thread): both must get the same object, or the torch engine loaded in one is unseen.
+        with self._engines_lock:
+            if self._engines is None:
+                self._engines = Engines(self.spec, self.store_dir, self.identity(), self.device, self.precision,
+                                        self.engine_kind, self.auto_prepare and self.engine_kind == EngineKind.AUTO,
+                                        known_preprocess=self._stored_preprocess,
+                                        gpu=(self.device or guess_device()) not in ("cpu", "auto"))
         return self._engines
 
     def engine(self) -> Encoder:

@@ -44,7 +44,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, shapes: Path, tiny_args: 
     """A store of the 32 shapes whose first index (on torch) prepared the runtime by itself."""
     home = tmp_path_factory.mktemp("home")
     r = invoke("index", shapes, "--store", home, *tiny_args)
-    assert "preparing the fast runtime" in r.stderr  # said unless -q
+    listing = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    assert "preparing the fast runtime" in r.stderr, (r.stderr, listing)  # said unless -q
     return home
 
 
