@@ -61,7 +61,9 @@ class FindMixin(LibraryBase):
         store = self.store(create=False)
         if not texts or self._engine_factory is not None or len(store.cached_texts(texts)) == len(set(texts)):
             return
-        self.engine()
+        prefetch = getattr(self.engine(), "prefetch", None)
+        if prefetch is not None:
+            prefetch("text")
         if store.dim() is not None and self._search_ann is None:
             self._search_ann = self.ann()
             self._search_ann.load()

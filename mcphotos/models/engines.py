@@ -149,7 +149,9 @@ class Engines:
             except RuntimeDamaged as e:
                 engine = self.repair(e)
             else:
-                engine = self._open_onnx(manifest, (tower,))
+                # A query opens its text tower only once a text must be encoded (or when find
+                # asks ahead, see prefetch_text); an index starts opening the image tower now.
+                engine = self._open_onnx(manifest, () if job == "query" else (tower,))
         else:
             engine = self.torch()
         self.used[job] = describe(engine)

@@ -53,7 +53,9 @@ class _Lazy:
     def start(self) -> None:
         with self._lock:
             if self._thread is None and self._value is None:
-                self._thread = threading.Thread(target=self._run, daemon=True)
+                # Not a daemon: exiting while ONNX Runtime builds a session in this thread aborts
+                # the process (std::terminate), so exit waits for it instead.
+                self._thread = threading.Thread(target=self._run, daemon=False)
                 self._thread.start()
 
     def _run(self) -> None:

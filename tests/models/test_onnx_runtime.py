@@ -241,3 +241,13 @@ def test_manifest_round_trip() -> None:
 
     assert Manifest.from_dict(json.loads(json.dumps(asdict(m)))) == m
     assert replace(m, dim=3).dim == 3
+
+
+def test_a_process_that_never_needs_the_text_tower_exits_cleanly(prepared: Path, tiny_args: list[str],
+                                                                  tmp_path: Path) -> None:
+    """A find by an outside photo runs only the image tower and exits 0 (no session left opening)."""
+    outside = shape_photo(tmp_path / "o.png", "yellow", "circle", seed=8)
+    for args in (["find", "--image", str(outside)], ["find", "words for the exit test"]):
+        out = subprocess.run([sys.executable, "-m", "mcphotos", *args, "--store", str(prepared), *tiny_args],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.strip(), out.stderr
