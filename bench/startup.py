@@ -118,6 +118,7 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "photos")
     ap.add_argument("--phone", type=Path, help="also index this folder (e.g. 200 phone-size JPEGs) cold")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", help="only the rows whose label contains this text (e.g. index)")
     args = ap.parse_args()
     photos = args.photos.resolve()
     with tempfile.TemporaryDirectory() as tmp_:
@@ -189,6 +190,8 @@ def main() -> None:
         print(f"{'command':38s} {'torch s':>8s} {'peak MB':>8s} {'onnx s':>8s} {'peak MB':>8s} {'speed-up':>8s}"
               f"  heavy imports (onnx)")
         for label, build in jobs:
+            if args.only and args.only not in label:
+                continue
             res: dict[str, list[tuple[float, float]]] = {"torch": [], "onnx": []}
             for _ in range(args.repeat):
                 for engine in ("torch", "onnx"):  # interleaved, so both see the same machine
@@ -198,7 +201,7 @@ def main() -> None:
             m = {e: statistics.median(y for _, y in r) for e, r in res.items()}
             print(f"{label:38s} {t['torch']:8.2f} {m['torch']:8.0f} {t['onnx']:8.2f} {m['onnx']:8.0f} "
                   f"{t['torch'] / t['onnx']:7.2f}x  {heavy}", flush=True)
-        for label, cmd in [("mcphotos --help", ["--help"]), ("mcphotos status", ["status", *w]),
+        for label, cmd in [] if args.only else [("mcphotos --help", ["--help"]), ("mcphotos status", ["status", *w]),
                            ("index, unchanged tree", ["index", str(photos), "-q", *w])]:
             runs = [measure(cmd, env_for(shared)) for _ in range(args.repeat)]
             print(f"{label:38s} {statistics.median(x for x, _ in runs):8.2f} s, peak "

@@ -18,6 +18,7 @@ exported stays on torch and says so once (until the software changes).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -85,17 +86,21 @@ class Engines:
         self._onnx: Any = None
         self._manifest: Manifest | None = None
         self._manifest_read = False
+        self._lock = threading.RLock()
         self.used: dict[str, str] = {}  # job ("query", "index") -> engine description
 
     # -- the prepared runtime ----------------------------------------------------------------------
 
     def manifest(self) -> Manifest | None:
         """The prepared runtime's manifest, when there is one for exactly this identity."""
-        if not self._manifest_read:
-            self._manifest_read = True
-            found = read_manifest(self.folder)
-            if found is not None and self._belongs(found):
-                self._manifest = found
+        # Under a lock: the indexer asks from its loader thread while the main thread asks for the
+        # preprocessing, and neither may see "read, none found" before the reading is done.
+        with self._lock:
+            if not self._manifest_read:
+                found = read_manifest(self.folder)
+                if found is not None and self._belongs(found):
+                    self._manifest = found
+                self._manifest_read = True
         return self._manifest
 
     def _belongs(self, manifest: Manifest) -> bool:
@@ -117,12 +122,13 @@ class Engines:
     # -- engines -------------------------------------------------------------------------------------
 
     def torch(self) -> Any:
-        if self._torch is None:
-            from mcphotos.models.clip import load_engine
+        with self._lock:  # loaded once, whichever thread asks first
+            if self._torch is None:
+                from mcphotos.models.clip import load_engine
 
-            t0 = time.perf_counter()
-            self._torch = load_engine(self.spec, self.device, self.precision)
-            self._torch_load_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                self._torch = load_engine(self.spec, self.device, self.precision)
+                self._torch_load_s = time.perf_counter() - t0
         return self._torch
 
     def _open_onnx(self, manifest: Manifest, prefetch: tuple[str, ...]) -> Any:

@@ -251,3 +251,15 @@ def test_a_process_that_never_needs_the_text_tower_exits_cleanly(prepared: Path,
         out = subprocess.run([sys.executable, "-m", "mcphotos", *args, "--store", str(prepared), *tiny_args],
                              capture_output=True, text=True)
         assert out.returncode == 0 and out.stdout.strip(), out.stderr
+
+
+def test_threads_asking_at_once_all_see_the_prepared_runtime(prepared: Path, tiny_args: list[str]) -> None:
+    """The indexer asks for the preprocessing and the engine from two threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for _ in range(5):
+        with Library(home=prepared, model=tiny_args[1], weights=tiny_args[3]) as lib:
+            with ThreadPoolExecutor(8) as pool:
+                seen = list(pool.map(lambda _: lib.engines().manifest(), range(8)))
+            assert all(m is not None for m in seen)
+            assert len({id(lib.engines()) for _ in range(3)}) == 1
