@@ -10,7 +10,8 @@ Export layout (the one clip-retrieval's ``clip_index`` and ``embedding_reader`` 
     DIR/metadata/metadata_0.jsonl      one JSON object per row, same order:
                                        image_path, hash, size, mtime, mtime_ns, taken_at, width, height, tags
     DIR/metadata/metadata_0.parquet    the same table, written only when pyarrow is installed
-    DIR/info.json                      model, dim, count, format version
+    DIR/info.json                      model, dim, count, format version, preprocessing
+                                       (so ``mcphotos merge DIR`` can check it is this store's)
 
 Rows are files, not images: two copies of one photo are two rows with the same vector.
 """
@@ -145,9 +146,14 @@ def _export(store: Store, root: Path, dim: int, sql: str, tags: TagLookup | None
     parquet = keep_rows and _write_parquet(rows, root / "metadata" / "metadata_0.parquet")
     info = {"format": EXPORT_FORMAT, "model": model or store.model_identity(), "dim": dim, "count": written,
             "exported_at": time.time(), "embeddings": "img_emb/img_emb_0.npy",
-            "metadata": "metadata/metadata_0.jsonl"}
+            "metadata": "metadata/metadata_0.jsonl", "preprocess": _preprocess(store)}
     (root / "info.json").write_text(json.dumps(info, indent=2) + "\n")
     return ExportReport(str(root), written, dim, parquet)
+
+
+def _preprocess(store: Store) -> dict | None:
+    raw = store.get_meta("preprocess")
+    return json.loads(raw) if raw else None
 
 
 def _has_pyarrow() -> bool:

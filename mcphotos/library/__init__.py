@@ -14,6 +14,7 @@ fake or the tiny trained CLIP. Its methods are grouped by concern, one module ea
 
 - ``base``: wiring (home, model, store, engine, vectors), warnings, status;
 - ``indexing``: index, the ANN cache, check and repair;
+- ``merging``: merge another store or an export by content hash;
 - ``finding``: find, query by example, albums, embed and export;
 - ``organizing``: tags and duplicates (with their actions and undo);
 - ``captioning``: score and caption;
@@ -26,11 +27,12 @@ from mcphotos.library.base import LibraryBase, Status, guess_device, guess_preci
 from mcphotos.library.captioning import CaptionMixin
 from mcphotos.library.finding import FindMixin
 from mcphotos.library.indexing import IndexMixin
+from mcphotos.library.merging import MergeMixin
 from mcphotos.library.ocr import OcrMixin
 from mcphotos.library.organizing import DedupMixin, TagMixin
 
 
-class Library(IndexMixin, FindMixin, TagMixin, DedupMixin, CaptionMixin, OcrMixin, LibraryBase):
+class Library(MergeMixin, IndexMixin, FindMixin, TagMixin, DedupMixin, CaptionMixin, OcrMixin, LibraryBase):
     """See the module docstring; each mixin holds one concern's commands."""
 
 

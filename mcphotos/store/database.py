@@ -90,13 +90,19 @@ def prefix_range(directory: str) -> tuple[bytes, bytes]:
     return prefix, prefix[:-1] + bytes([prefix[-1] + 1])
 
 
-def connect(db_path: Path | str) -> sqlite3.Connection:
+def connect(db_path: Path | str, readonly: bool = False) -> sqlite3.Connection:
     """The one way to open a store's database: every connection gets the same settings.
 
     ``foreign_keys=ON`` is what makes the tags table's ``ON DELETE CASCADE`` work, WAL lets
     readers run beside the writer, and ``isolation_level=None`` because every write issues
-    ``BEGIN IMMEDIATE`` itself.
+    ``BEGIN IMMEDIATE`` itself. ``readonly`` opens another store to read from (``merge``
+    SOURCE) without migrating it or writing a byte to it.
     """
+    if readonly:
+        uri = Path(db_path).absolute().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA query_only=ON")
+        return conn
     conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")

@@ -1,0 +1,1 @@
+"""Merging stores by content hash: ``sources`` (what is read), ``merger`` (what is written)."""
