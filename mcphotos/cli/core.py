@@ -34,8 +34,11 @@ from mcphotos.errors import UsageError
 from mcphotos.units import human_bytes
 
 if TYPE_CHECKING:
+    from mcphotos.distributed.pipeline import RayOptions
     from mcphotos.library import Library
     from mcphotos.search.query import FindSpec
+
+RAY_PANEL = "Beyond one machine"
 
 
 @app.command()
@@ -69,6 +72,17 @@ def index(
     ocr: Annotated[bool, typer.Option("--ocr", help="Then read the text inside the photos (like `mcphotos ocr`).")
                    ] = False,
     ocr_models: OcrModelsOpt = None,
+    ray: Annotated[bool, typer.Option(
+        "--ray", rich_help_panel=RAY_PANEL,
+        help="Embed the new photos on a Ray cluster (pip install mcphotos[ray]); walking, hashing and the store "
+             "stay here. Without --ray-address: a local Ray runtime sized to this machine.")] = False,
+    ray_address: Annotated[str | None, typer.Option(
+        "--ray-address", metavar="ADDRESS", rich_help_panel=RAY_PANEL,
+        help="auto (the cluster this machine belongs to) or ray://HOST:PORT; implies --ray.")] = None,
+    ray_ship_bytes: Annotated[bool, typer.Option(
+        "--ray-ship-bytes", rich_help_panel=RAY_PANEL,
+        help="Send each file's bytes to the cluster, for workers that cannot see these paths; implies --ray.")
+                              ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     *,
@@ -104,7 +118,8 @@ def index(
                            raw_pairs=parse_choice(RawPairs, raw_pairs, "--raw-pairs value"))
     try:
         report = lib.index(roots, listed, options, on_progress=progress.update, on_skip=skip_printer,
-                           on_status=None if quiet else lambda msg: typer.echo(f"mcphotos: {msg}", err=True))
+                           on_status=None if quiet else lambda msg: typer.echo(f"mcphotos: {msg}", err=True),
+                           ray=_ray_options(ray, ray_address, ray_ship_bytes, batch_size))
     finally:
         progress.close()
     if json_:
@@ -134,6 +149,15 @@ def index(
                      quiet)
     if report.offline or (strict and report.failed):
         raise typer.Exit(1)  # an offline root is a failure, so a scheduled run notices
+
+
+def _ray_options(ray: bool, address: str | None, ship_bytes: bool, batch_size: int) -> RayOptions | None:
+    if not (ray or address or ship_bytes):
+        return None
+    from mcphotos.distributed.pipeline import RayOptions
+
+    # Actors embed bigger batches than the local loop, whose small ones keep decoding overlapped.
+    return RayOptions(address=address, ship_bytes=ship_bytes, batch_size=max(batch_size, 64))
 
 
 def _path_list(paths: list[str], files0_from: str | None, nul_stdin: bool) -> list[str] | None:

@@ -20,6 +20,7 @@ from mcphotos.errors import Interrupted, McPhotosError
 from mcphotos.indexing.companions import RawPairs, find_companions
 from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.indexing.raw import NEEDS_EXTRA, is_raw, raw_support
+from mcphotos.indexing.remotestage import RemoteEmbedder, RemoteStage
 from mcphotos.indexing.roots import OfflineRoot, RootTracker
 from mcphotos.indexing.video import DEFAULT_FRACTIONS, VIDEO_EXTRA_HINT, is_video, video_support
 from mcphotos.indexing.videostage import VideoStage
@@ -113,13 +114,15 @@ def _as_loader(encoder: Callable[[], ImageEncoder] | ImageEncoder) -> Callable[[
     return lambda: ready
 
 
-class Indexer(VideoStage):
+class Indexer(VideoStage, RemoteStage):
     """Index photos into ``store`` with an encoder that is only loaded when needed."""
 
     def __init__(self, store: Store, encoder: Callable[[], ImageEncoder] | ImageEncoder,
                  preprocess: PreprocessSpec | Callable[[], PreprocessSpec], options: IndexOptions | None = None,
-                 on_progress: ProgressCallback | None = None, on_skip: SkipCallback | None = None) -> None:
+                 on_progress: ProgressCallback | None = None, on_skip: SkipCallback | None = None,
+                 remote: RemoteEmbedder | None = None) -> None:
         self.store = store
+        self.remote = remote  # embeds photos elsewhere (a Ray cluster); walking, hashing and writing stay here
         self.encoder = LazyEncoder(_as_loader(encoder))
         # A callable defers the (open_clip-importing) lookup until something must be decoded.
         self._preprocess = preprocess
@@ -272,6 +275,11 @@ class Indexer(VideoStage):
         if not to_decode and not videos:
             return
         self.images_to_embed = len(to_decode)
+        if self.remote is not None and to_decode:
+            done = self._process_remote(self.remote, list(to_decode.values()), waiting, report, done, total)
+            to_decode = {}
+            if not videos:
+                return
         self.encoder.start()
         decoders = WorkerPool(workers, timeout=self.options.timeout)
         batch: list[Decoded] = []
@@ -328,7 +336,12 @@ class Indexer(VideoStage):
                       report: IndexReport) -> int:
         encoder = self.encoder.get()
         self._check_dim(encoder)
-        vectors = encoder.encode_images(np.stack([d.image.pixels for d in batch]))
+        return self._commit_vectors(batch, encoder.encode_images(np.stack([d.image.pixels for d in batch])),
+                                    waiting, report)
+
+    def _commit_vectors(self, batch: list[Decoded], vectors: np.ndarray, waiting: dict[str, list[FileRecord]],
+                        report: IndexReport) -> int:
+        """Store ``batch``'s vectors (embedded here or on a cluster) and their files, in one transaction."""
         images, files = [], []
         for d, v in zip(batch, vectors, strict=True):
             if not np.all(np.isfinite(v)) or not np.any(v):
@@ -363,11 +376,14 @@ class Indexer(VideoStage):
         return d.hash
 
     def _check_dim(self, encoder: ImageEncoder) -> None:
+        self._check_vector_dim(int(encoder.dim))
+
+    def _check_vector_dim(self, made: int) -> None:
         dim = self.store.dim()
         if dim is None:
-            self.store.update_model_identity(dim=int(encoder.dim))
-        elif dim != encoder.dim:
-            raise McPhotosError(f"the store holds {dim}-dimensional vectors but the model makes {encoder.dim}")
+            self.store.update_model_identity(dim=made)
+        elif dim != made:
+            raise McPhotosError(f"the store holds {dim}-dimensional vectors but the model makes {made}")
 
     def _prune(self, found: WalkResult, known: dict[str, FileRecord], report: IndexReport) -> None:
         """Forget files that vanished, but only under roots walked, never beneath a folder that

@@ -95,6 +95,13 @@ def decode_task(path: str, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_P
     if isinstance(read, Failed):
         return read
     data, st = read
+    return decode_bytes(path, data, st.st_size, st.st_mtime_ns, spec, max_pixels)
+
+
+def decode_bytes(path: str, data: bytes, size: int, mtime_ns: int, spec: PreprocessSpec,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded | Failed:
+    """Hash and decode bytes read from ``path`` (here, or by the machine that sent them), with the
+    same failure reasons as :func:`decode_task`."""
     try:
         image = decode_file_for_model(path, data, spec, max_pixels)  # RAW files by extension
     except ImageError as e:
@@ -103,7 +110,7 @@ def decode_task(path: str, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_P
         return Failed(path, "out of memory while decoding")
     except Exception as e:  # a decoder bug must cost one file, not the run
         return Failed(path, f"decoder error: {type(e).__name__}: {e}")
-    return Decoded(path, hash_bytes(data), st.st_size, st.st_mtime_ns, image)
+    return Decoded(path, hash_bytes(data), size, mtime_ns, image)
 
 
 def hash_task(path: str) -> tuple[str, str, int, int] | Failed:

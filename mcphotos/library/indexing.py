@@ -11,20 +11,25 @@ from mcphotos.library.base import LibraryBase, absolute
 from mcphotos.store.check import CheckReport
 
 if TYPE_CHECKING:
+    from mcphotos.distributed.cluster import Resources
+    from mcphotos.distributed.pipeline import RayEmbedder, RayOptions
     from mcphotos.models.export import PrepareReport
 
 
 class IndexMixin(LibraryBase):
     def index(self, roots: Sequence[str] = (), paths: Iterable[str] | None = None,
               options: IndexOptions | None = None, on_progress: ProgressCallback | None = None,
-              on_skip: SkipCallback | None = None, on_status: Callable[[str], None] | None = None) -> IndexReport:
+              on_skip: SkipCallback | None = None, on_status: Callable[[str], None] | None = None,
+              ray: RayOptions | None = None) -> IndexReport:
         """Index ``roots`` and ``paths``. ``on_status`` hears of the one slow extra step: preparing the
-        ONNX runtime after the first index on torch."""
+        ONNX runtime after the first index on torch. ``ray``: embed the new photos on a Ray cluster
+        (mcphotos/distributed/); walking, hashing and writing the store stay here."""
+        remote = self.ray_embedder(ray) if ray is not None else None  # before the store: Ray missing creates none
         store = self.store()
         # The engine is chosen once the indexer knows how many photos it must embed (the lambda
         # runs then, in the indexer's loader thread).
         indexer = Indexer(store, lambda: self.index_engine(indexer.images_to_embed), self.preprocess, options,
-                          on_progress, on_skip)
+                          on_progress, on_skip, remote)
         # Stored paths are absolute: a root such as "~/pics" must name them the same way, or every
         # run re-hashes the files under it and never prunes the deleted ones.
         report = indexer.index(absolute(roots), paths)
@@ -35,6 +40,27 @@ class IndexMixin(LibraryBase):
             with store.transaction():
                 store.set_meta("preprocess", json.dumps(self._preprocess.to_dict()))
         return report
+
+    def ray_embedder(self, options: RayOptions) -> RayEmbedder:
+        """The Ray pipeline, with the encoder each actor builds: this library's engine factory, torch on
+        GPU nodes, else the prepared ONNX runtime (torch-free; shipped with --ray-ship-bytes), else torch."""
+        from mcphotos.distributed.cluster import require_ray
+        from mcphotos.distributed.pipeline import RayEmbedder
+        from mcphotos.distributed.recipes import FactoryRecipe, OnnxRecipe, Recipe, TorchRecipe
+
+        require_ray()  # one clear line before any walking when the extra is missing
+
+        def choose(res: Resources) -> Recipe:
+            if self._engine_factory is not None:
+                return FactoryRecipe(self._engine_factory)
+            if res.gpus > 0:
+                return TorchRecipe(self.spec, None, self.precision, gpu=True)
+            engines = self.engines()
+            if engines.manifest() is not None:
+                return OnnxRecipe.from_folder(engines.folder, ship=options.ship_bytes)
+            return TorchRecipe(self.spec, "cpu", self.precision)
+
+        return RayEmbedder(options, choose)
 
     def prepare(self) -> PrepareReport:
         """Export this model's towers to ONNX Runtime now (loads torch), replacing a prepared runtime.
