@@ -176,7 +176,7 @@ def main() -> None:
                                             env_for(shared))),
             ("index, 1 new photo", lambda e: (["index", str(photos), str(extra), "-q", *w, "--engine", e],
                                               env_for(fresh("store")))),
-            (f"index, {len(list(photos.iterdir()))} photos, cold store",
+            (f"index, {sum(p.is_file() and not p.name.startswith('.') for p in photos.iterdir())} files, cold store",
              lambda e: (["index", str(photos), "-q", *w, "--engine", e], env_for(fresh("cold")))),
             ("tag, a new 100-label set", lambda e: (["tag", "--labels", str(label_file()), "-q", *w, "--engine", e],
                                                     env_for(shared))),
