@@ -8,7 +8,6 @@ hashed, and a content hash already in the store is never embedded again.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mcphotos.background import Background
 from mcphotos.errors import Interrupted, McPhotosError
 from mcphotos.indexing.companions import RawPairs, find_companions
 from mcphotos.indexing.imaging import PreprocessSpec
@@ -75,35 +75,11 @@ ProgressCallback = Callable[[int, int], None]
 SkipCallback = Callable[[str, str], None]
 
 
-class LazyEncoder:
+class LazyEncoder(Background[ImageEncoder]):
     """Loads the model in a background thread, so decoding starts while it loads."""
 
     def __init__(self, load: Callable[[], ImageEncoder]) -> None:
-        self._load = load
-        self._thread: threading.Thread | None = None
-        self._value: ImageEncoder | None = None
-        self._error: BaseException | None = None
-
-    def start(self) -> None:
-        if self._thread is None and self._value is None:
-            self._thread = threading.Thread(target=self._run, name="model-loader", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._load()
-        except BaseException as e:  # re-raised in the main thread by get()
-            self._error = e
-
-    def get(self) -> ImageEncoder:
-        if self._value is None:
-            self.start()
-            assert self._thread is not None
-            self._thread.join()
-            if self._error is not None:
-                raise self._error
-        assert self._value is not None
-        return self._value
+        super().__init__(load, name="model-loader")
 
 
 def _as_loader(encoder: Callable[[], ImageEncoder] | ImageEncoder) -> Callable[[], ImageEncoder]:

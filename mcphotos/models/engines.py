@@ -33,9 +33,6 @@ from mcphotos.models.runtime import Manifest, RuntimeDamaged, matches, read_mani
 
 log = logging.getLogger("mcphotos")
 
-# Estimated start-up of the torch engine before a runtime measured it (imports and building S0).
-TORCH_START_S = 5.0
-
 
 class EngineKind(StrEnum):
     AUTO = "auto"

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -199,8 +200,6 @@ def export_runtime(engine: Engine, folder: Path, identity: dict[str, Any], torch
     min_cosine = MIN_COSINE if min_cosine is None else min_cosine
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.with_name(f".{folder.name}.new.{os.getpid()}")
-    import shutil
-
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
@@ -233,8 +232,6 @@ def _export_into(engine: Engine, staging: Path, identity: dict[str, Any], torch_
     try:
         _export_tower(image_tower, torch.from_numpy(pixels[:2]), "image", "pixels", staging)
         _export_tower(text_tower, torch.from_numpy(tokens[:2]), "text", "tokens", staging)
-    except NotExportable:
-        raise
     except Exception as e:  # the exporter's and ONNX Runtime's errors are many and untyped
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise NotExportable(f"torch.onnx.export failed: {first}") from None
@@ -262,7 +259,5 @@ def _export_into(engine: Engine, staging: Path, identity: dict[str, Any], torch_
                   torch_load_s=round(torch_load_s, 3), onnx_open_s=round(open_s, 3))
     manifest = Manifest(identity=identity, dim=engine.dim, logit_scale=engine.logit_scale, context_length=context,
                         opset=OPSET, versions=versions(), files=files, parity=parity, speed=speed)
-    from dataclasses import asdict
-
     write_json_atomic(staging / "manifest.json", asdict(manifest))
     return manifest

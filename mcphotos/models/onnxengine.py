@@ -9,14 +9,15 @@ layout passes run at open, which costs little (bench/startup.py measures each st
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mcphotos.background import Background
 from mcphotos.errors import ModelLoadError
 from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.models.runtime import Manifest
@@ -40,39 +41,6 @@ def session_options(threads: int | None = None, spinning: bool = False) -> Any:
     return so
 
 
-class _Lazy:
-    """A value built once, on first ``get()`` or in a background thread started by ``start()``."""
-
-    def __init__(self, build: Any) -> None:
-        self._build = build
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None and self._value is None:
-                # Not a daemon: exiting while ONNX Runtime builds a session in this thread aborts
-                # the process (std::terminate), so exit waits for it instead.
-                self._thread = threading.Thread(target=self._run, daemon=False)
-                self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._build()
-        except BaseException as e:  # re-raised by get() in the caller's thread
-            self._error = e
-
-    def get(self) -> Any:
-        self.start()
-        assert self._thread is not None
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 class OnnxEngine:
     """Encodes with the prepared ONNX towers in ``folder``; output rows are float32 unit vectors."""
 
@@ -87,9 +55,12 @@ class OnnxEngine:
         self.logit_scale = manifest.logit_scale
         self.preprocess = PreprocessSpec.from_dict(manifest.identity["preprocess"])
         self._threads = threads
-        self._tokenizer = _Lazy(lambda: ClipTokenizer.from_file(folder / "tokenizer.json",
-                                                                manifest.context_length))
-        self._towers = {t: _Lazy(lambda t=t: self._open(t)) for t in ("image", "text")}
+        # Not daemons: exiting while ONNX Runtime builds a session in such a thread aborts the
+        # process (std::terminate), so exit waits for it instead.
+        self._tokenizer: Background[ClipTokenizer] = Background(
+            lambda: ClipTokenizer.from_file(folder / "tokenizer.json", manifest.context_length), daemon=False)
+        self._towers: dict[str, Background[Any]] = {
+            t: Background(functools.partial(self._open, t), name=f"onnx-{t}", daemon=False) for t in ("image", "text")}
 
     def describe(self) -> str:
         return "onnx (cpu, fp32)"
