@@ -41,13 +41,17 @@ def dedup(
                                                                "to the keeper (--tier exact only).")] = False,
     sheet: SheetOpt = None,
     yes: YesOpt = False,
+    show_dismissed: Annotated[bool, typer.Option(
+        "--show-dismissed", help="List the pairs marked \"not duplicates\" (in `mcphotos serve`) instead of "
+                                 "the groups; PATHS narrow it to pairs with a file under them.")] = False,
     *,
     fmt: Format,
     lib: Library,
 ) -> None:
     """Find duplicate photos: exact copies, near-identical versions, or similar shots.
 
-    Lists the groups with the copy to keep; --paths/-0 print only the others.
+    Lists the groups with the copy to keep; --paths/-0 print only the others. Pairs marked
+    "not duplicates" never share a group (--show-dismissed lists them).
 
     Nothing changes on disk unless you pass --move-to or --hardlink (and confirm).
     """
@@ -55,6 +59,11 @@ def dedup(
 
     if move_to and hardlink:
         raise UsageError("choose one of --move-to and --hardlink")
+    if show_dismissed:
+        if move_to or hardlink or sheet:
+            raise UsageError("--show-dismissed only lists; it takes no --move-to, --hardlink or --sheet")
+        _show_dismissed(lib.dismissed(paths or None), fmt)
+        return
     if hardlink and tier != "exact":
         raise UsageError("--hardlink only replaces exact duplicates", "add --tier exact")
     report = lib.dedup(tier=tier, threshold=threshold, roots=paths or None, keep=keep)
@@ -110,6 +119,30 @@ def _render(report: Any, fmt: Format) -> None:
         out.flush()
 
 
+def _show_dismissed(pairs: Any, fmt: Format) -> None:
+    import datetime as dt
+
+    if fmt in (Format.paths, Format.null):
+        write_paths(dict.fromkeys(p for d in pairs for p in d.paths_a + d.paths_b), fmt)
+    elif fmt is Format.json:
+        for d in pairs:
+            when = dt.datetime.fromtimestamp(d.dismissed_at).astimezone().isoformat(timespec="seconds")
+            sys.stdout.write(json_line({"hash_a": d.hash_a, "hash_b": d.hash_b, "dismissed_at": when,
+                                        "paths_a": d.paths_a, "paths_b": d.paths_b}) + "\n")
+    else:
+        out = sys.stdout
+        if pairs:
+            out.write("hash          path\n")
+        for n, d in enumerate(pairs, 1):
+            when = dt.datetime.fromtimestamp(d.dismissed_at).strftime("%Y-%m-%d %H:%M")
+            out.write(f"# pair {n}: not duplicates (dismissed {when})\n")
+            for h, paths in ((d.hash_a, d.paths_a), (d.hash_b, d.paths_b)):
+                for p in paths or ["(no indexed file has this content now)"]:
+                    out.write(f"{h[:12]}  {display_path(p) if paths else p}\n")
+    sys.stdout.flush()
+    typer.echo(f"{len(pairs)} pairs marked not duplicates", err=True)
+
+
 def _summary(report: Any) -> None:
     if report.tier == "exact":
         how = "identical bytes"
@@ -120,6 +153,8 @@ def _summary(report: Any) -> None:
     notes = []
     if report.backfilled:
         notes.append(f"computed {report.backfilled} missing perceptual hashes")
+    if report.dismissed:
+        notes.append(f"{report.dismissed} pairs marked not duplicates kept apart (--show-dismissed lists them)")
     if report.missing:
         notes.append(f"{report.missing} indexed files are gone (run `mcphotos index` to prune)")
     if report.files == 0:

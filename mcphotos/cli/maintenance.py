@@ -74,5 +74,7 @@ def merge(
         invalid = f", {report.invalid} invalid" if report.invalid else ""
         typer.echo(f"merged {report.seen} images from {display_path(report.source)}: {report.new} new, "
                    f"{report.present} already present{conflicts}{invalid}; {report.tags} tags, "
-                   f"{report.captions} captions, {report.signatures} signatures filled in {report.elapsed:.1f}s",
+                   f"{report.captions} captions, {report.signatures} signatures filled in"
+                   + (f", {report.dismissed} 'not duplicates' pairs" if report.dismissed else "")
+                   + f" {report.elapsed:.1f}s",
                    err=True)

@@ -34,6 +34,7 @@ from mcphotos.enums import parse_choice
 from mcphotos.errors import UsageError
 from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.store.database import Store
+from mcphotos.store.dismissals import pairs_among
 
 if TYPE_CHECKING:
     from mcphotos.store.ann import AnnIndex
@@ -97,6 +98,7 @@ class DedupReport:
     embeddings_used: bool = False
     embeddings_informative: bool = False  # do the embeddings tell these photos apart?
     backfilled: int = 0
+    dismissed: int = 0  # pairs marked "not duplicates" that would otherwise share a group
     missing: int = 0  # files in the store that are gone from disk
     elapsed: float = 0.0
 
@@ -171,8 +173,13 @@ def find_duplicates(store: Store, tier: Tier | str = Tier.NEAR, threshold: float
     # moment, but it is never that photo's duplicate.
     same_kind = cat.videos[ei] == cat.videos[ej]
     ei, ej, et = ei[same_kind], ej[same_kind], et[same_kind]
+    apart = _dismissed_rows(store, cat)
+    if apart:
+        ei, ej, et, component, report.dismissed = _keep_apart(cat, ei, ej, et, apart)
+    else:
+        component = pc.components(cat.n, ei, ej)
     report.pairs = len(ei)
-    report.groups, report.missing = _build_groups(cat, ei, ej, et, keep, exists)
+    report.groups, report.missing = _build_groups(cat, component, ei, ej, et, keep, exists)
     report.elapsed = time.monotonic() - started
     return report
 
@@ -242,9 +249,45 @@ def _similar_pass(cat: Catalog, i: np.ndarray, j: np.ndarray, cos: np.ndarray, t
 # -- groups --------------------------------------------------------------------------------------
 
 
-def _build_groups(cat: Catalog, ei: np.ndarray, ej: np.ndarray, et: np.ndarray, keep: KeepPolicy,
-                  exists: Callable[[str], bool]) -> tuple[list[Group], int]:
-    roots = pc.components(cat.n, ei, ej)
+def _dismissed_rows(store: Store, cat: Catalog) -> list[tuple[int, int]]:
+    """The catalog rows of the pairs dismissed as "not duplicates" (both in scope)."""
+    pairs = pairs_among(store, cat.hashes)
+    if not pairs:
+        return []
+    row = {h: r for r, h in enumerate(cat.hashes)}
+    return [(row[a], row[b]) for a, b in pairs]
+
+
+def _keep_apart(cat: Catalog, ei: np.ndarray, ej: np.ndarray, et: np.ndarray, apart: list[tuple[int, int]]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The edges and components with every dismissed pair in different groups.
+
+    A dismissed pair's own edge is dropped, and no chain of other edges may join them either:
+    with A-B dismissed and C near both, C stays with the one it is closer to (edges are joined
+    closest first: exact, then near by pHash bits, then similar by cosine) and the other leaves
+    the group. Returns the edges that lie inside a group, the component of each row, and how
+    many dismissed pairs would have shared a group without the dismissal.
+    """
+    n = cat.n
+    plain = pc.components(n, ei, ej)
+    honoured = sum(1 for a, b in apart if plain[a] == plain[b])
+    codes = {min(a, b) * n + max(a, b) for a, b in apart}
+    own = np.isin(np.minimum(ei, ej) * n + np.maximum(ei, ej), np.fromiter(codes, np.int64, len(codes)))
+    ei, ej, et = ei[~own], ej[~own], et[~own]
+    ham, _col, _flat = pair_scores(cat, ei, ej)
+    closeness = ham.astype(np.float64)
+    similar = et == Tier.SIMILAR.rank
+    if similar.any() and cat.vectors_available():
+        closeness[similar] = -cat.cosines(ei[similar], ej[similar])
+    order = np.lexsort((ej, ei, closeness, et))  # stable: the same store always gives the same groups
+    ei, ej, et = ei[order], ej[order], et[order]
+    roots = pc.components_apart(n, ei, ej, apart)
+    inside = roots[ei] == roots[ej]
+    return ei[inside], ej[inside], et[inside], roots, honoured
+
+
+def _build_groups(cat: Catalog, roots: np.ndarray, ei: np.ndarray, ej: np.ndarray, et: np.ndarray,
+                  keep: KeepPolicy, exists: Callable[[str], bool]) -> tuple[list[Group], int]:
     by_root: dict[int, list[int]] = {}
     for img in range(cat.n):
         by_root.setdefault(int(roots[img]), []).append(img)

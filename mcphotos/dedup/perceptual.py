@@ -222,3 +222,44 @@ def components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
             parent[max(ra, rb)] = min(ra, rb)
     return np.array([find(x) for x in range(n)], dtype=np.int64)
 
+
+
+def components_apart(n: int, i: np.ndarray, j: np.ndarray, apart: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Union-find over edges taken in the order given, never joining two nodes of a pair in ``apart``.
+
+    An edge whose union would put an ``apart`` pair into one component is skipped: with A-B
+    dismissed and C near both, C joins whichever of A and B comes first in the edge order (the
+    caller sorts the closest first) and the other stays out. Only the nodes named in ``apart``
+    carry sets, so this costs about what :func:`components` does.
+    """
+    parent = np.arange(n)
+    forbid: dict[int, set[int]] = {}  # root -> nodes its component must never hold
+    marked: dict[int, set[int]] = {}  # root -> its nodes that appear in some apart pair
+    for a, b in apart:
+        forbid.setdefault(a, set()).add(b)
+        forbid.setdefault(b, set()).add(a)
+        marked.setdefault(a, {a})
+        marked.setdefault(b, {b})
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in zip(i.tolist(), j.tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        fa, fb = forbid.get(ra, set()), forbid.get(rb, set())
+        if fa & marked.get(rb, set()) or fb & marked.get(ra, set()):
+            continue
+        keep, gone = min(ra, rb), max(ra, rb)
+        parent[gone] = keep
+        if gone in forbid:
+            forbid.setdefault(keep, set()).update(forbid.pop(gone))
+        if gone in marked:
+            marked.setdefault(keep, set()).update(marked.pop(gone))
+    return np.array([find(x) for x in range(n)], dtype=np.int64)

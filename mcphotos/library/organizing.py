@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mcphotos.library.base import LibraryBase, absolute
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from mcphotos.dedup.actions import ActionReport, Move, Progress
     from mcphotos.dedup.finder import DedupReport, Group
     from mcphotos.sidecars.xmp import SidecarChange
+    from mcphotos.store.dismissals import DismissReport
     from mcphotos.tagging.labels import LabelSet
     from mcphotos.tagging.tagger import PhotoTags, TagOptions, TagReport, UntagReport
 
@@ -88,10 +90,71 @@ class DedupMixin(LibraryBase):
         with store.writer_lock():
             return hardlink_duplicates(store, groups, on_item)
 
+    def dismiss(self, groups: Sequence[Group] = (), pairs: Sequence[tuple[str, str]] = ()) -> DismissReport:
+        """Remember "not duplicates": every pair of content hashes among each group's members, and
+        ``pairs`` of hashes. ``dedup`` then never puts two of them in one group. The report's pairs
+        are those newly dismissed: :meth:`undismiss` of them reverses exactly this call."""
+        from mcphotos.errors import UsageError
+        from mcphotos.store.dismissals import add_pairs, canonical, pairs_of
+
+        wanted = [p for g in groups for p in pairs_of(m.hash for m in g.members)]
+        try:
+            wanted += [canonical(a, b) for a, b in pairs]
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        store = self.store(create=False)
+        unknown = sorted({h for p in wanted for h in p} - store.has_hashes({h for p in wanted for h in p}))
+        if unknown:
+            raise UsageError(f"not an indexed photo's content hash: {', '.join(unknown[:3])}"
+                             + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""))
+        with store.writer_lock(), store.transaction():
+            return add_pairs(store, wanted)
+
+    def undismiss(self, pairs: Sequence[tuple[str, str]]) -> int:
+        """Forget dismissals (the server's Undo); the number of pairs that were dismissed."""
+        from mcphotos.errors import UsageError
+        from mcphotos.store.dismissals import canonical, remove_pairs
+
+        try:
+            wanted = [canonical(a, b) for a, b in pairs]
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        store = self.store(create=False)
+        with store.writer_lock(), store.transaction():
+            return remove_pairs(store, wanted)
+
+    def dismissed(self, roots: Sequence[str] | None = None) -> list[DismissedPhotos]:
+        """The dismissed pairs with the indexed files that carry each hash now, oldest first;
+        with ``roots``, only pairs with a file under one of them."""
+        from mcphotos.store.dismissals import list_pairs
+
+        store = self.store(create=False)
+        pairs = list_pairs(store)
+        paths = store.paths_for_hashes({h for p in pairs for h in (p.hash_a, p.hash_b)})
+        out = [DismissedPhotos(p.hash_a, p.hash_b, p.dismissed_at, paths.get(p.hash_a, []), paths.get(p.hash_b, []))
+               for p in pairs]
+        scope = _absolute(roots)
+        if scope:
+            prefixes = [os.path.join(r, "") for r in scope]
+            out = [d for d in out if any(f == r or f.startswith(pre) for f in d.paths_a + d.paths_b
+                                         for r, pre in zip(scope, prefixes, strict=True))]
+        return out
+
     @staticmethod
     def undo(journal: str, on_item: Progress | None = None) -> ActionReport:
         """Put back what a dedup action changed (see :func:`undo_journal`)."""
         return undo_journal(journal, on_item)
+
+
+@dataclass(frozen=True)
+class DismissedPhotos:
+    """A pair dismissed as "not duplicates", with the paths of the indexed files of each hash."""
+
+    hash_a: str
+    hash_b: str
+    dismissed_at: float
+    paths_a: list[str]
+    paths_b: list[str]
 
 
 def undo_journal(journal: str, on_item: Progress | None = None) -> ActionReport:

@@ -33,6 +33,7 @@ from mcphotos.errors import Interrupted, McPhotosError
 from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.merging.sources import MergeSource, SourceImage
 from mcphotos.store.database import ImageRecord, Store, blob_to_vector
+from mcphotos.store.dismissals import insert_rows
 from mcphotos.store.sql import chunks
 from mcphotos.store.videos import VideoRecord, put_videos
 
@@ -60,6 +61,7 @@ class MergeReport:
     tags: int = 0  # tag rows added
     captions: int = 0  # caption rows added
     signatures: int = 0  # present rows whose missing perceptual signatures were filled in
+    dismissed: int = 0  # pairs marked "not duplicates" added
     elapsed: float = 0.0
 
     @property
@@ -124,6 +126,9 @@ def merge_into(store: Store, source: MergeSource, identity: dict, target_preproc
                 _merge_batch(store, source, batch, dim, report)
                 if on_progress is not None:
                     on_progress(report.seen, total)
+            # A person's "not duplicates" decisions are about contents, so they hold here too.
+            with store.transaction():
+                report.dismissed = insert_rows(store, source.dismissed())
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted: kept {report.new} new vectors committed so far",
                               "run the same merge again to finish it") from None

@@ -43,6 +43,7 @@ class SourceImage:
 TagRow = tuple[str, str, str, float, float]  # hash, label_set, label, score, tagged_at
 CaptionRow = tuple[str, str, str, int, str, float, float | None, float]  # the captions table's columns
 FrameRow = tuple[str, float, bytes]  # hash, frame_s, vector blob
+DismissedRow = tuple[str, str, float]  # hash_a, hash_b, dismissed_at
 
 
 class MergeSource:
@@ -70,6 +71,10 @@ class MergeSource:
         return []
 
     def frames(self, hashes: Sequence[str]) -> list[FrameRow]:
+        return []
+
+    def dismissed(self) -> list[DismissedRow]:
+        """Pairs of hashes marked "not duplicates" (store/dismissals.py)."""
         return []
 
     def close(self) -> None:
@@ -144,6 +149,11 @@ class StoreSource(MergeSource):
 
     def frames(self, hashes: Sequence[str]) -> list[FrameRow]:
         return self._select("video_frames", "hash, frame_s, vector", hashes)
+
+    def dismissed(self) -> list[DismissedRow]:
+        if "dismissed_pairs" not in self._tables:
+            return []
+        return self.conn.execute("SELECT hash_a, hash_b, dismissed_at FROM dismissed_pairs").fetchall()
 
     def close(self) -> None:
         self.conn.close()

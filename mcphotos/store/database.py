@@ -326,6 +326,17 @@ class Store:
                 out.setdefault(image_id, []).append((decode_path(p), h))
         return out
 
+    def paths_for_hashes(self, hashes: Iterable[str]) -> dict[str, list[str]]:
+        """hash -> the paths of the ok files with that content, sorted."""
+        out: dict[str, list[str]] = {}
+        for part, marks in chunks(list(hashes)):
+            for h, p in self.conn.execute(f"SELECT hash, path FROM files WHERE status = 'ok' AND hash IN ({marks})",
+                                          part):
+                out.setdefault(h, []).append(decode_path(p))
+        for v in out.values():
+            v.sort()
+        return out
+
     # -- text cache --------------------------------------------------------------------------
 
     def cached_texts(self, texts: Sequence[str]) -> dict[str, np.ndarray]:

@@ -130,4 +130,17 @@ MIGRATIONS: list[list[str]] = [
         "INSERT INTO ocr_fts(ocr_fts, rowid, text) VALUES ('delete', old.id, old.text); "
         "INSERT INTO ocr_fts(rowid, text) VALUES (new.id, new.text); END",
     ],
+    # 9 (dedup review): pairs of content hashes a person said are "not duplicates" (store/dismissals.py).
+    # Kept by hash, not by file: the decision is about two pictures, wherever their copies are, and
+    # survives a re-index or a move. No foreign key to images: a hash forgotten by a prune and indexed
+    # again (or merged from another store) keeps its dismissals. The pair is in canonical order.
+    [
+        """CREATE TABLE dismissed_pairs (
+            hash_a TEXT NOT NULL,            -- the smaller content hash
+            hash_b TEXT NOT NULL,            -- the larger
+            dismissed_at REAL NOT NULL,
+            PRIMARY KEY (hash_a, hash_b),
+            CHECK (hash_a < hash_b)) WITHOUT ROWID""",
+        "CREATE INDEX dismissed_pairs_b ON dismissed_pairs(hash_b)",
+    ],
 ]
