@@ -16,6 +16,7 @@ from mcphotos.cli import (  # noqa: F401  (each module registers its commands)
     models,
     ocr,
     score,
+    serve,
     tagging,
 )
 from mcphotos.cli.common import app

@@ -284,14 +284,15 @@ def _load(img: Image.Image, draft: tuple[int, int] | None = None) -> None:
         raise ImageError(f"cannot decode image: {e}") from None
 
 
-def load_upright(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 orientation: int | None = None) -> tuple[Image.Image, int, int, str | None]:
+def load_upright(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, orientation: int | None = None,
+                 draft: tuple[int, int] | None = None) -> tuple[Image.Image, int, int, str | None]:
     """Decode ``data`` fully to an upright RGB image (for thumbnails, sheets and checks).
 
     Returns (image, width, height, capture time). ``orientation`` overrides the file's EXIF.
+    ``draft``: a JPEG may decode at a reduced scale that still covers this size (thumbnails).
     """
     img = open_image(data, max_pixels)
-    _load(img)
+    _load(img, draft)
     if orientation is None:
         orientation = _orientation(img)
     taken_at = _capture_time(img)

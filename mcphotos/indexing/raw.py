@@ -187,9 +187,9 @@ def decode_file_for_model(path: str, data: bytes, spec: PreprocessSpec,
     return decode_for_model(data, spec, max_pixels)
 
 
-def load_file_upright(path: str, data: bytes,
-                      max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, int, int, str | None]:
+def load_file_upright(path: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                      draft: tuple[int, int] | None = None) -> tuple[Image.Image, int, int, str | None]:
     """``data`` read from ``path`` as an upright RGB image (see :func:`imaging.load_upright`)."""
     if is_raw(path):
         return load_raw_upright(data, max_pixels)
-    return load_upright(data, max_pixels)
+    return load_upright(data, max_pixels, draft=draft)

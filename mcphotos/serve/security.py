@@ -1,0 +1,177 @@
+"""The guards every request passes: it serves a person's private photos.
+
+In this order, each answering with one JSON line (or a short page for a browser):
+
+1. **Host** must be a loopback name (or the ``--host`` given) with the server's port: 421 otherwise.
+   A page on another site that rebinds its DNS name to 127.0.0.1 sends its own name here.
+2. **Token**: the cookie ``mcphotos_token`` (set by ``GET /?token=…``, which redirects to ``/``)
+   or ``Authorization: Bearer …``, compared in constant time: 401 otherwise.
+3. **Same origin** for state-changing methods authenticated by the cookie: ``Origin`` (else
+   ``Referer``) must be this server: 403 otherwise (a cross-site form or fetch carries the cookie
+   only where the browser ignores SameSite; a Bearer header is never sent by another site).
+4. Every answer carries a strict Content-Security-Policy, ``nosniff``, no referrer, and
+   ``no-store`` unless the route chose its own caching (thumbnails).
+
+Plain ASGI, not a Starlette middleware class: it runs before routing, for every path.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+COOKIE = "mcphotos_token"
+CSP = ("default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+SECURITY_HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def new_token() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def host_names(bind_host: str, port: int) -> frozenset[str]:
+    """The Host header values this server answers to: loopback names, and ``--host`` if another."""
+    names = set(LOOPBACK_NAMES)
+    if bind_host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""):
+        names.add(f"[{bind_host}]" if ":" in bind_host else bind_host)
+    return frozenset(f"{n}:{port}".lower() for n in names)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: int
+    message: str
+
+
+class Guard:
+    """ASGI middleware: the checks above, then ``app``, whose answers get the security headers."""
+
+    def __init__(self, app: ASGIApp, token: str, hosts: Callable[[], frozenset[str]]) -> None:
+        self.app = app
+        self.token = token.encode()
+        self.hosts = hosts  # a callable: the port is known only once the socket is bound
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self.app(scope, receive, send)
+            return  # no websockets
+        headers = _headers(scope)
+        verdict = self.check(scope, headers)
+        send = _with_security_headers(send)
+        if verdict is not None:
+            await _refuse(scope, headers, send, verdict)
+            return
+        if scope["path"] == "/" and scope["method"] == "GET" and _query_token(scope) is not None:
+            await _set_cookie_and_redirect(send, _query_token(scope) or "")
+            return
+        await self.app(scope, receive, send)
+
+    def check(self, scope: Scope, headers: dict[str, str]) -> Verdict | None:
+        """Why this request is refused, or None."""
+        host = headers.get("host", "").lower()
+        if host not in self.hosts():
+            return Verdict(421, f"this server answers only as {sorted(self.hosts())[0]} (Host {host or 'missing'})")
+        bearer = _bearer(headers)
+        given = bearer if bearer is not None else _cookie(headers)
+        if given is None and scope["path"] == "/" and scope["method"] == "GET":
+            given = _query_token(scope)
+        if given is None:
+            return Verdict(401, "no token: open the URL that `mcphotos serve` printed")
+        if not hmac.compare_digest(given.encode(), self.token):
+            return Verdict(401, "wrong token: open the URL that `mcphotos serve` printed (it changes every run)")
+        if scope["method"] not in SAFE_METHODS and (bearer is None or "origin" in headers):
+            origin = headers.get("origin")
+            if origin is None and "referer" in headers:
+                parts = urlsplit(headers["referer"])
+                origin = f"{parts.scheme}://{parts.netloc}"
+            if origin is None or origin.lower() not in {f"http://{h}" for h in self.hosts()}:
+                return Verdict(403, f"cross-origin request refused (Origin {origin or 'missing'})")
+        return None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in scope.get("headers", []):
+        out.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+    return out
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _cookie(headers: dict[str, str]) -> str | None:
+    if "cookie" not in headers:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers["cookie"])
+    except Exception:  # a malformed cookie header is no token
+        return None
+    morsel = jar.get(COOKIE)
+    return morsel.value if morsel is not None else None
+
+
+def _query_token(scope: Scope) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    return values[0] if values else None
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            present = {k.lower() for k, _ in headers}
+            headers += [h for h in SECURITY_HEADERS if h[0] not in present]
+            if b"cache-control" not in present:
+                headers.append((b"cache-control", b"no-store"))
+            message["headers"] = headers
+        await send(message)
+
+    return wrapped
+
+
+async def _refuse(scope: Scope, headers: dict[str, str], send: Send, verdict: Verdict) -> None:
+    wants_page = scope["method"] == "GET" and "text/html" in headers.get("accept", "") \
+        and not scope["path"].startswith("/api/")
+    if wants_page:
+        body = (f"<!doctype html><meta charset=utf-8><title>mcphotos</title>"
+                f"<p>{_escape(verdict.message)}.</p>").encode()
+        kind = b"text/html; charset=utf-8"
+    else:
+        body = json.dumps({"error": verdict.message}).encode()
+        kind = b"application/json"
+    await send({"type": "http.response.start", "status": verdict.status,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _set_cookie_and_redirect(send: Send, token: str) -> None:
+    cookie = f"{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/".encode()
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", b"/"), (b"set-cookie", cookie), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
