@@ -82,7 +82,7 @@ def describe(p: Any) -> tuple[Any, ...]:
 LIBRARY = ["--store", "--model", "--weights"]
 ENGINE = ["--device", "--precision", "--engine"]
 RUN_MODEL = [("index",), ("find",), ("status",), ("tag",), ("caption",), ("embed",), ("score",), ("album", "sync"),
-             ("models", "prepare")]
+             ("models", "prepare"), ("serve",)]
 
 
 def test_find_and_album_save_accept_the_same_query_and_filters() -> None:
