@@ -46,6 +46,7 @@ def create_app(library: Library, token: str, host: str = "127.0.0.1", port: int 
         Route("/api/dedup", lambda r: _json(_dedup_page(ctx, r)), methods=["GET"]),
         Route("/api/dedup/move", _action(ctx, duplicates.move), methods=["POST"]),
         Route("/api/dedup/hardlink", _action(ctx, duplicates.hardlink), methods=["POST"]),
+        Route("/api/dedup/dismiss", _action(ctx, duplicates.dismiss), methods=["POST"]),
         Route("/api/undo", _undo(ctx), methods=["POST"]),
         Route("/thumb/{id}", lambda r: _image(ctx, r.path_params["id"], THUMB), methods=["GET"]),
         Route("/view/{id}", lambda r: _image(ctx, r.path_params["id"], VIEW), methods=["GET"]),

@@ -64,6 +64,18 @@ def hardlink(ctx: ServeContext, tier: str, keys: Sequence[str]) -> dict:
     return {"journal": result.journal, "linked": result.done, "bytes": result.bytes, "failed": _failed(result)}
 
 
+def dismiss(ctx: ServeContext, tier: str, keys: Sequence[str]) -> dict:
+    """"Not duplicates": every pair of contents in each group, remembered in the store (CLI dedup honours it)."""
+    lib = ctx.library
+    with ctx.lock:
+        groups = _chosen(ctx, tier, keys)
+        if any(len({m.hash for m in g.members}) < 2 for g in groups):
+            raise ApiError(400, "these files have identical bytes: copies of one photo are always duplicates")
+        report = lib.dismiss(groups=groups)
+        ctx.actions.append(Action("dismiss", pairs=list(report.pairs)))
+    return {"dismissed_pairs": len(report.pairs), "already": report.already}
+
+
 def undo(ctx: ServeContext, journal: str | None) -> dict:
     """Reverse one of this server's actions: the one with ``journal``, or else the last one."""
     lib = ctx.library
@@ -77,8 +89,10 @@ def undo(ctx: ServeContext, journal: str | None) -> dict:
             if not found:
                 raise ApiError(404, "not a journal this server wrote: undo it with `mcphotos undo JOURNAL`")
             action = found[-1]
-        if action.journal is None:
-            raise ApiError(400, f"a {action.kind} action cannot be undone here")
+        if action.journal is None:  # a dismissal: forget exactly the pairs it added
+            restored = lib.undismiss(action.pairs)
+            ctx.actions.remove(action)
+            return {"undone": action.kind, "journal": None, "restored": restored, "already": 0, "failed": []}
         result = lib.undo(action.journal)
         ctx.actions.remove(action)
     return {"undone": action.kind, "journal": result.journal, "restored": result.done, "already": result.already,

@@ -99,3 +99,23 @@ def test_move_needs_a_quarantine_folder(dup_library, tmp_path: Path) -> None:
     key = client.get("/api/dedup").json()["groups"][0]["key"]
     r = client.post("/api/dedup/move", json={"keys": [key]})
     assert r.status_code == 400 and "--quarantine" in r.json()["error"]
+
+
+def test_not_duplicates_is_remembered_for_the_cli_and_undone(served, tmp_path: Path) -> None:
+    client, _, _ = served
+    group = client.get("/api/dedup").json()["groups"][0]
+    r = client.post("/api/dedup/dismiss", json={"keys": [group["key"]]}).json()
+    assert r["dismissed_pairs"] == 1  # one.png and its copy share a content: one pair with one-small.jpg
+    home = tmp_path / "home"
+    listed = invoke("dedup", "--store", home, "--model", "fake", "--paths").stdout
+    assert "one-small.jpg" not in listed  # CLI dedup honours it
+    shown = invoke("dedup", "--store", home, "--model", "fake", "--show-dismissed", "--paths").stdout
+    assert "one-small.jpg" in shown
+    (left,) = client.get("/api/dedup").json()["groups"]  # the exact copies stay a group, without one-small.jpg
+    assert sorted(m["name"] for m in left["members"]) == ["one-copy.png", "one.png"]
+    exact = client.get("/api/dedup", params={"tier": "exact"}).json()["groups"][0]["key"]
+    refused = client.post("/api/dedup/dismiss", json={"keys": [exact], "tier": "exact"})
+    assert refused.status_code == 400 and "identical bytes" in refused.json()["error"]
+    undone = client.post("/api/undo").json()
+    assert (undone["undone"], undone["restored"]) == ("dismiss", 1)
+    assert client.get("/api/dedup").json()["groups"][0]["key"] == group["key"]
