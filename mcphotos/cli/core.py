@@ -208,6 +208,16 @@ def engine_line(st: Any) -> str:
             f"{s['onnx_images_per_s']} img/s, torch {s['torch_precision']} {s['torch_images_per_s']} img/s)")
 
 
+def server_line(server: dict | None) -> str:
+    """``running (pid 123, http://127.0.0.1:8765/); the CLI encodes through it`` or ``none running``."""
+    if server is None:
+        return "none running (`mcphotos serve` keeps the model warm for the CLI)"
+    where = ", ".join(str(x) for x in (f"pid {server['pid']}", server.get("url")) if x)
+    use = "the CLI encodes through it" if server.get("same_identity") else \
+        f"another model identity ({server.get('model')}): not used by this CLI"
+    return f"running ({where}); {use}"
+
+
 @app.command()
 @handle_errors
 @library_options
@@ -218,7 +228,7 @@ def status(json_: JsonOpt = False, *, lib: Library) -> None:
         "home": st.home, "store": st.store_dir, "model": st.model, "source": st.source,
         "device": st.device, "precision": st.precision, "exists": st.exists, "ann": st.ann,
         "engine": st.engine, "runtime": st.runtime, "runtime_problem": st.runtime_problem,
-        "engines_used": st.engines_used,
+        "engines_used": st.engines_used, "server": st.server,
     }
     if st.stats:
         data.update(asdict(st.stats))
@@ -240,6 +250,8 @@ def status(json_: JsonOpt = False, *, lib: Library) -> None:
                  ("images", f"{s.images} unique ({s.orphan_images} no longer on disk, kept as cache)"),
                  ("texts cached", str(s.cached_texts)), ("size", human_bytes(s.db_bytes)),
                  ("search index", st.ann), ("last indexed", last)]
+    if st.exists:
+        rows.append(("server", server_line(st.server)))
     for r in st.roots:
         why = f" ({r.reason})" if r.state == "offline" and r.reason else ""
         kind = "" if r.kind == "root" else " (mount point)"

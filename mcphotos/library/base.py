@@ -52,6 +52,7 @@ class Status:
     runtime: dict | None = None  # the prepared ONNX runtime (runtime.summary), None if there is none
     runtime_problem: str | None = None  # why there is none: "not prepared" or why it cannot be
     engines_used: dict | None = None  # job -> the engine that last ran it, and when
+    server: dict | None = None  # the `mcphotos serve` running for this store: pid, url, socket, model
 
 
 class LibraryBase:
@@ -74,6 +75,11 @@ class LibraryBase:
         self._store: Store | None = None
         self._search_ann: Any = None
         self._warnings = Forwarding(on_warning) if on_warning is not None else None
+        # A running `mcphotos serve` of this store and model encodes for us (warm/); False in the
+        # server's own library, and off whenever the caller asked for a particular engine setup.
+        self.use_warm = True
+        self._warm: Any = None
+        self._warm_tried = False
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -104,13 +110,48 @@ class LibraryBase:
         return self._engines
 
     def engine(self) -> Encoder:
-        """The engine for queries and small jobs (ONNX Runtime once the model is prepared)."""
+        """The engine for queries and small jobs: a running server's warm model when there is one
+        for this store and identity, else ONNX Runtime once the model is prepared, else torch."""
         if self._engine is None:
             if self._engine_factory is not None:
                 self._engine = self._engine_factory()
+            elif (client := self.warm_client()) is not None:
+                from mcphotos.warm.client import WarmEncoder
+
+                self._engine = WarmEncoder(client, lambda: self.engines().for_job("query"), self.preprocess)
             else:
                 self._engine = self.engines().for_job("query")
         return self._engine
+
+    def warm_client(self) -> Any:
+        """A client of the ``mcphotos serve`` running for this store and model identity, or None.
+
+        Only when nothing asks for a particular engine (``--engine``, ``--device``,
+        ``--precision``, a test's engine factory): the server's vectors are then the ones this
+        process would compute itself. Asked once per Library; silent when there is none.
+        """
+        if not self._warm_tried:
+            self._warm_tried = True
+            eligible = (self.use_warm and self._engine_factory is None and self.device is None
+                        and self.precision == "auto" and self.engine_kind == EngineKind.AUTO
+                        and (self.store_dir / "store.db").exists())
+            if eligible:
+                from mcphotos.warm.client import connect
+
+                client = connect(self.store_dir, self.identity())
+                if client is not None and client.hello.get("engine") != EngineKind.AUTO.value:
+                    client.close()  # the server runs a chosen engine: its vectors may differ in the last bits
+                    client = None
+                self._warm = client
+        return self._warm
+
+    def warm_up(self) -> None:
+        """Open what answering a query needs (the engine's text tower), so the first one is fast."""
+        engine = self.engine()
+        prefetch = getattr(engine, "prefetch", None)
+        if prefetch is not None:
+            prefetch("text")
+        engine.encode_texts(["a photo"])
 
     def index_engine(self, images: int) -> Encoder:
         """The engine for an index that embeds ``images`` photos: the faster one for that many."""
@@ -167,6 +208,9 @@ class LibraryBase:
 
     def close(self) -> None:
         self._record_engines()
+        if self._warm is not None:
+            self._warm.close()
+            self._warm = None
         if self._warnings is not None:
             self._warnings.close()
             self._warnings = None
@@ -203,7 +247,20 @@ class LibraryBase:
         used = json.loads(self.store(create=False).get_meta(ENGINES_META) or "{}") if exists else {}
         return Status(str(self.home), str(self.store_dir), self.spec.name, ident["source"], device,
                       self.precision if self.precision != "auto" else guess_precision(device),
-                      exists, stats, ann_state, roots, self.engine_kind, runtime, problem, used)
+                      exists, stats, ann_state, roots, self.engine_kind, runtime, problem, used,
+                      self.server_state() if exists else None)
+
+    def server_state(self) -> dict | None:
+        """The ``mcphotos serve`` answering for this store, if one does: pid, url, socket, and
+        whether it serves this model identity (only then does the CLI use it)."""
+        from mcphotos.warm.client import probe
+
+        hello = probe(self.store_dir)
+        if hello is None:
+            return None
+        return {"pid": hello.get("pid"), "url": hello.get("url"), "socket": hello.get("socket"),
+                "model": hello.get("model"), "same_identity": hello.get("identity") == self.identity(),
+                "requests": hello.get("requests", {})}
 
     def runtime_state(self) -> tuple[dict | None, str | None]:
         """The prepared runtime's summary, or why there is none."""

@@ -31,6 +31,9 @@ class FindMixin(LibraryBase):
 
     def run_find(self, spec: FindSpec) -> list[SearchHit]:
         """A full find: combined terms, filters and cut-off."""
+        remote = self._warm_find(spec)
+        if remote is not None:
+            return remote
         self.store(create=False)
         terms = spec.terms()
         matches = self.text_matches(spec.contains) if spec.contains else None
@@ -47,6 +50,44 @@ class FindMixin(LibraryBase):
             return hits
         snippets = {m.hash: m.snippet for m in matches.values()}
         return [replace(h, snippet=snippets.get(h.hash)) for h in hits]
+
+    def _warm_find(self, spec: FindSpec) -> list[SearchHit] | None:
+        """The hits of ``spec`` as a running server finds them (it has the store, the search index
+        and the model open), or None to search here. Only for queries without photo terms: a
+        photo names a file by a path that this process resolves, and its vector comes from the
+        store or through the warm encoder anyway. The server's warnings are said here too."""
+        import logging
+
+        from mcphotos.errors import UsageError
+
+        try:
+            terms = spec.terms()
+        except UsageError:
+            return None  # said by the local search, in its usual order
+        if any(t.kind == "image" for t in terms):
+            return None
+        client = self.warm_client()
+        if client is None:
+            return None
+        from mcphotos.warm.client import WarmUnavailable
+
+        wire = replace(spec, in_dirs=tuple(absolute(spec.in_dirs)))  # as this process's cwd means them
+        try:
+            rows, warnings = client.find(wire.to_dict())
+            hits = [SearchHit(**row) for row in rows]
+        except (WarmUnavailable, TypeError):
+            return None
+        for message in warnings:
+            logging.getLogger("mcphotos").warning("%s", message)
+        return hits
+
+    def warm_up(self) -> None:
+        """Open the engine's text tower and the search index, so the first query is fast (serve)."""
+        super().warm_up()
+        store = self.store(create=False)
+        if store.dim() is not None and self._search_ann is None:
+            self._search_ann = self.ann()
+            self._search_ann.ensure(allow_build=False)
 
     def text_matches(self, contains: Sequence[str]) -> dict[int, TextMatch]:
         """image id -> match for the photos whose recognized text holds every ``contains`` value (SQL only)."""
