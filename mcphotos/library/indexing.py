@@ -6,14 +6,16 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from mcphotos.indexing.indexer import Indexer, IndexOptions, IndexReport, ProgressCallback, SkipCallback
 from mcphotos.library.base import LibraryBase, absolute
-from mcphotos.store.check import CheckReport
 
 if TYPE_CHECKING:
+    # Imported where used: the indexer pulls in multiprocessing and the decode workers, which a
+    # query (every `find`, in a process that should start fast) never needs.
     from mcphotos.distributed.cluster import Resources
     from mcphotos.distributed.pipeline import RayEmbedder, RayOptions
+    from mcphotos.indexing.indexer import IndexOptions, IndexReport, ProgressCallback, SkipCallback
     from mcphotos.models.export import PrepareReport
+    from mcphotos.store.check import CheckReport
 
 
 class IndexMixin(LibraryBase):
@@ -24,6 +26,8 @@ class IndexMixin(LibraryBase):
         """Index ``roots`` and ``paths``. ``on_status`` hears of the one slow extra step: preparing the
         ONNX runtime after the first index on torch. ``ray``: embed the new photos on a Ray cluster
         (mcphotos/distributed/); walking, hashing and writing the store stay here."""
+        from mcphotos.indexing.indexer import Indexer
+
         remote = self.ray_embedder(ray) if ray is not None else None  # before the store: Ray missing creates none
         store = self.store()
         # The engine is chosen once the indexer knows how many photos it must embed (the lambda

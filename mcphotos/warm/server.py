@@ -69,6 +69,8 @@ class WarmServer:
         self._thread: threading.Thread | None = None
         self._warming: threading.Thread | None = None
         self._inode: int | None = None
+        self._facts: dict[str, Any] = {}
+        self.ready = threading.Event()  # set once the engine and search index are open (or failed to)
         self._connections: set[socket.socket] = set()  # open ones, cut at close()
         self._connections_lock = threading.Lock()
 
@@ -76,7 +78,10 @@ class WarmServer:
 
     def start(self) -> Path:
         """Bind the socket and answer in background threads; the socket's path."""
-        path = socket_path(self.library.store_dir, create=True)
+        lib = self.library
+        self._facts = {"protocol": PROTOCOL, "store": os.path.realpath(lib.store_dir), "model": lib.spec.name,
+                       "identity": lib.identity(), "engine": lib.engine_kind.value, "pid": os.getpid()}
+        path = socket_path(lib.store_dir, create=True)
         if path is None:
             raise McPhotosError("no private runtime folder for the warm socket (the user runtime dir and the "
                                 "temporary folder are not private to this user)")
@@ -105,6 +110,8 @@ class WarmServer:
                 self.library.warm_up()
         except Exception as e:  # the requests will meet (and report) the same problem
             log.warning("warm model: could not open the model ahead: %s", e)
+        finally:
+            self.ready.set()
 
     def close(self) -> None:
         """Stop answering and remove the socket (only if it is still ours)."""
@@ -143,6 +150,9 @@ class WarmServer:
         handler = _OPS.get(op) if isinstance(op, str) else None
         if handler is None:
             return {"error": f"unknown op {op!r}"}
+        if op == "hello":  # fixed facts: answered even while a long request holds the lock
+            self.requests[op] += 1
+            return self._hello(request)
         captured = _Captured()
         logger = logging.getLogger(LOGGER)
         logger.addHandler(captured)
@@ -162,10 +172,7 @@ class WarmServer:
         return out
 
     def _hello(self, _request: dict[str, Any]) -> dict[str, Any]:
-        lib = self.library
-        return {"protocol": PROTOCOL, "store": os.path.realpath(lib.store_dir), "model": lib.spec.name,
-                "identity": lib.identity(), "engine": lib.engine_kind.value, "pid": os.getpid(), "url": self.url,
-                "requests": dict(self.requests)}
+        return {**self._facts, "url": self.url, "requests": dict(self.requests)}
 
     def _model(self, _request: dict[str, Any]) -> dict[str, Any]:
         engine = self.library.engine()
