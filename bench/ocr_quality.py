@@ -30,6 +30,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -45,6 +46,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont  # noqa: E402
 
 from mcphotos.library import Library  # noqa: E402
 from mcphotos.ocr.engine import OcrSettings  # noqa: E402
+from mcphotos.ocr.runner import OcrOptions  # noqa: E402
 from mcphotos.ocr.textstore import stored_texts  # noqa: E402
 from mcphotos.search.query import FindSpec  # noqa: E402
 from tests.support.fakes import SPEC, FakeEncoder  # noqa: E402
@@ -58,7 +60,10 @@ FONTS = {
     "Noto Sans": "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
     "Noto Serif": "/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf",
 }
-VARIANTS = ("clean", "light_on_dark", "rotate+10", "rotate-10", "perspective", "jpeg_q50", "blur", "low_contrast")
+VARIANTS = ("clean", "light_on_dark", "rotate+10", "rotate-10", "perspective", "jpeg_q50", "blur", "low_contrast",
+            "small_in_scene")
+SCENE = (4032, 3024)  # a 12 MP phone photo
+SMALL_SHARE = 0.18  # small_in_scene: the document's height over the scene's (its width at most 0.35 of it)
 KINDS = ("receipt", "screenshot", "sign", "slide")
 
 WORDS = [
@@ -99,8 +104,8 @@ def document(kind: str, rng: random.Random, marker: str) -> list[str]:
     return lines
 
 
-def render(kind: str, lines: list[str], font_path: str, rng: random.Random) -> Image.Image:
-    """Dark text on light paper/panel, placed on a photo-like background."""
+def paper_of(kind: str, lines: list[str], font_path: str) -> Image.Image:
+    """Dark text on light paper (or a panel) at the kind's font size."""
     size = {"receipt": 30, "screenshot": 28, "sign": 64, "slide": 44}[kind]
     font = ImageFont.truetype(font_path, size)
     step = int(size * 1.45)
@@ -112,28 +117,53 @@ def render(kind: str, lines: list[str], font_path: str, rng: random.Random) -> I
     d = ImageDraw.Draw(paper)
     for i, line in enumerate(lines):
         d.text((size, size + i * step), line, font=font, fill=(20, 20, 30))
+    return paper
+
+
+def render(paper: Image.Image, rng: random.Random) -> Image.Image:
+    """The paper centred on a 1280x960 photo-like background, filling most of it."""
     w, h = 1280, 960
     bg = background((w, h), rng)
-    scale = min(1.0, 0.85 * w / width, 0.85 * h / height)
+    scale = min(1.0, 0.85 * w / paper.width, 0.85 * h / paper.height)
     if scale < 1.0:
-        paper = paper.resize((int(width * scale), int(height * scale)), Image.Resampling.LANCZOS)
+        paper = paper.resize((int(paper.width * scale), int(paper.height * scale)), Image.Resampling.LANCZOS)
     bg.paste(paper, ((w - paper.width) // 2, (h - paper.height) // 2))
     return bg
 
 
+def small_in_scene(paper: Image.Image, rng: random.Random) -> Image.Image:
+    """The paper photographed small inside a large scene: a 12 MP photo where the document
+    fills under a fifth of the height, at a random place (a receipt's print ends up about 1/120
+    of the photo's long side, 5 pixels at the detector's 640-pixel probe)."""
+    w, h = SCENE
+    scale = min(SMALL_SHARE * h / paper.height, 0.35 * w / paper.width)
+    paper = paper.resize((int(paper.width * scale), int(paper.height * scale)), Image.Resampling.LANCZOS)
+    bg = background(SCENE, rng)
+    bg.paste(paper, (rng.randint(0, w - paper.width), rng.randint(0, h - paper.height)))
+    return bg
+
+
 def background(size: tuple[int, int], rng: random.Random) -> Image.Image:
-    """A photo-like scene without text: a gradient, blurred shapes and sensor-like noise."""
+    """A photo-like scene without text: a gradient, blurred shapes and sensor-like noise.
+
+    Scenes over 2 MP are drawn and blurred at a quarter of the size and scaled up (the blur
+    leaves nothing finer); the noise is added at full size.
+    """
     w, h = size
     nrng = np.random.default_rng(rng.randint(0, 2**31))
+    f = 4 if w * h > 2_000_000 else 1
+    sw, sh = w // f, h // f
     top, bottom = nrng.uniform(40, 220, 3), nrng.uniform(40, 220, 3)
-    t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
-    pixels = np.broadcast_to(top * (1 - t) + bottom * t, (h, w, 3)).copy()
+    t = np.linspace(0, 1, sh, dtype=np.float32)[:, None, None]
+    pixels = np.broadcast_to(top * (1 - t) + bottom * t, (sh, sw, 3)).copy()
     img = Image.fromarray(pixels.astype(np.uint8))
     d = ImageDraw.Draw(img)
     for _ in range(12):
-        x, y, r = rng.randint(0, w), rng.randint(0, h), rng.randint(w // 20, w // 4)
+        x, y, r = rng.randint(0, sw), rng.randint(0, sh), rng.randint(sw // 20, sw // 4)
         d.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(c) for c in nrng.integers(0, 255, 3)))
-    img = img.filter(ImageFilter.GaussianBlur(w / 60))
+    img = img.filter(ImageFilter.GaussianBlur(sw / 60))
+    if f > 1:
+        img = img.resize((w, h), Image.Resampling.BICUBIC)
     noisy = np.asarray(img, dtype=np.float32) + nrng.normal(0, 6, (h, w, 3))
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
@@ -171,7 +201,7 @@ def _perspective_coeffs(dst: list[tuple[float, float]], src: list[tuple[float, f
 
 
 def blank_photo(path: Path, seed: int) -> None:
-    background((4032, 3024), random.Random(seed)).save(path, quality=90)
+    background(SCENE, random.Random(seed)).save(path, quality=90)
 
 
 # -- metrics -------------------------------------------------------------------------------------
@@ -226,7 +256,11 @@ def build(out: Path, docs: int) -> dict[str, tuple[str, str, str]]:
         for v in VARIANTS:
             marker = unique_word(n)
             lines = document(kind, random.Random(i * 31 + 7), marker)
-            img, quality = variant(render(kind, lines, font_path, rng), v)
+            paper = paper_of(kind, lines, font_path)
+            if v == "small_in_scene":
+                img, quality = small_in_scene(paper, rng), 90
+            else:
+                img, quality = variant(render(paper, rng), v)
             name = f"{i:04d}-{kind}-{font_name.replace(' ', '')}-{v}"
             path = out / (name + (".jpg" if quality else ".png"))
             if quality:
@@ -238,43 +272,100 @@ def build(out: Path, docs: int) -> dict[str, tuple[str, str, str]]:
     return truth
 
 
-def timed_ocr(home: Path, folder: Path, settings: OcrSettings) -> tuple[float, int]:
+def cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the decode workers, once closed)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def timed_ocr(home: Path, folder: Path, settings: OcrSettings, options: OcrOptions | None = None
+              ) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, photos read) of one `Library.ocr` pass over ``folder``,
+    indexed first if it is not (engine load excluded: it is built before the clock starts)."""
     encoder = FakeEncoder()
     with Library(home=home, engine_factory=lambda: encoder, preprocess=SPEC) as lib:
-        lib.index([str(folder)])
-        lib.ocr_engine(settings)  # the engine load is not what photos/s measures
-        t0 = time.perf_counter()
-        report = lib.ocr([str(folder)], settings=settings)
-        return time.perf_counter() - t0, report.read
+        if not (home / "done-indexing").exists():
+            lib.index([str(folder)])
+            (home / "done-indexing").touch()
+        lib.ocr_engine(settings)
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        report = lib.ocr([str(folder)], options=options, settings=settings)
+        return time.perf_counter() - t0, cpu_seconds() - c0, report.read
+
+
+def speed(tmp: Path, folders: dict[str, Path], configs: dict[str, tuple[OcrSettings, OcrOptions]],
+          rounds: int) -> None:
+    """photos/s and CPU seconds per photo of each configuration on each folder, the
+    configurations interleaved (their order alternates from round to round); medians."""
+    runs: dict[tuple[str, str], list[tuple[float, float, int]]] = defaultdict(list)
+    for r in range(rounds):
+        order = list(configs) if r % 2 == 0 else list(configs)[::-1]
+        for folder_name, folder in folders.items():
+            for label in order:
+                settings, options = configs[label]
+                home = tmp / f"home-speed-{folder_name}"
+                runs[(folder_name, label)].append(timed_ocr(home, folder, settings, options))
+    print(f"\n| photos | configuration | photos | photos/s (median of {rounds}) | CPU s per photo |"
+          "\n|---|---|---:|---:|---:|")
+    for (folder_name, label), got in runs.items():
+        rate = statistics.median(n / wall for wall, _, n in got)
+        cpu = statistics.median(c / n for _, c, n in got)
+        print(f"| {folder_name} | {label} | {got[0][2]} | {rate:.2f} | {cpu:.3f} |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--docs", type=int, default=125, help="documents (x8 variants = photos)")
-    ap.add_argument("--blank", type=int, default=24, help="12 MP photos without text, for the speed figure")
+    ap.add_argument("--docs", type=int, default=112, help="documents (x9 variants = photos)")
+    ap.add_argument("--blank", type=int, default=48, help="12 MP photos without text, for the speed figure")
+    ap.add_argument("--scenes", type=int, default=16, help="12 MP photos with text (small_in_scene) timed")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved speed rounds (medians)")
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (and decode workers)")
+    ap.add_argument("--speed-only", action="store_true", help="skip the quality and search figures")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     tmp = args.out or Path(tempfile.mkdtemp(prefix="ocr-bench-"))
-    texts, blanks = tmp / "text", tmp / "blank"
-    for d in (texts, blanks):
+    texts, blanks, scenes = tmp / "text", tmp / "blank", tmp / "scenes"
+    for d in (texts, blanks, scenes):
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
+    for home in tmp.glob("home*"):
+        shutil.rmtree(home, ignore_errors=True)
+    print(f"load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} "
+          f"on {os.cpu_count()} cores")
     t0 = time.perf_counter()
-    truth = build(texts, args.docs)
+    docs = args.docs if not args.speed_only else args.scenes  # one small_in_scene photo each
+    truth = build(texts, docs)
     for i in range(args.blank):
         blank_photo(blanks / f"blank-{i:03d}.jpg", 10_000 + i)
+    for path in [p for p, (v, _, _) in truth.items() if v == "small_in_scene"][:args.scenes]:
+        shutil.copy2(path, scenes / Path(path).name)
     print(f"built {len(truth)} text photos and {args.blank} blank 12 MP photos in {time.perf_counter() - t0:.0f}s "
           f"under {tmp}")
     ours = OcrSettings(threads=args.threads)
-    default = OcrSettings(threads=args.threads, det_side=736, det_limit="min", probe_side=0)
+    workers = OcrOptions(workers=args.threads, force=True)
 
-    # Quality and the search figure, with mcphotos' settings.
-    home = tmp / "home"
-    shutil.rmtree(home, ignore_errors=True)
-    elapsed, read = timed_ocr(home, texts, ours)
-    print(f"text photos: {read} read in {elapsed:.1f}s = {read / elapsed:.2f} photos/s "
-          f"(1280x960, {args.threads} threads)")
+    if not args.speed_only:
+        quality(tmp / "home", texts, truth, ours, OcrOptions(workers=args.threads))
+
+    # Speed, 12 MP photos: the probe in the decode workers (now) against the probe in the main
+    # process (mcphotos before 2026-12-07), interleaved; then RapidOCR's defaults once.
+    speed(tmp, {"12 MP, no text": blanks, "12 MP, small text": scenes},
+          {"probe in the decode workers": (ours, workers),
+           "probe in the main process": (ours, OcrOptions(workers=args.threads, force=True, probe_in_workers=False))},
+          args.rounds)
+    default = OcrSettings(threads=args.threads, det_side=736, det_limit="min", probe_side=0)
+    wall, cpu, read = timed_ocr(tmp / "home-speed-12 MP, no text", blanks, default, workers)
+    print(f"| 12 MP, no text | RapidOCR's defaults (short side >= 736, no probe), once | {read} | "
+          f"{read / wall:.2f} | {cpu / read:.3f} |")
+    print(f"\nload average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} at the end")
+
+
+def quality(home: Path, texts: Path, truth: dict[str, tuple[str, str, str]], settings: OcrSettings,
+            options: OcrOptions) -> None:
+    """CER and word recall per variant, and `find --contains` recall@10 for each photo's unique word."""
+    wall, _, read = timed_ocr(home, texts, settings, options)
+    print(f"text photos: {read} read in {wall:.1f}s = {read / wall:.2f} photos/s "
+          f"(1280x960, and 12 MP for small_in_scene)")
     encoder = FakeEncoder()
     with Library(home=home, engine_factory=lambda: encoder, preprocess=SPEC) as lib:
         store = lib.store()
@@ -301,15 +392,7 @@ def main() -> None:
             hits += any(h.path == path for h in top)
         per_query = (time.perf_counter() - t1) / len(truth)
         print(f"\nfind --contains recall@10 over {len(truth)} photos, one unique word each: "
-              f"{hits / len(truth):.3f} ({per_query * 1000:.1f} ms per query)")
-
-    # Speed without text: the detector limited as mcphotos does, and as RapidOCR does by default.
-    for label, settings in (("mcphotos: probe at 640, then long side <= 960", ours),
-                            ("RapidOCR default: short side >= 736, no probe", default)):
-        h = tmp / f"home-blank-{settings.det_limit}"
-        shutil.rmtree(h, ignore_errors=True)
-        elapsed, read = timed_ocr(h, blanks, settings)
-        print(f"blank 12 MP photos, {label}: {read} in {elapsed:.1f}s = {read / elapsed:.2f} photos/s")
+              f"{hits / len(truth):.3f} ({per_query * 1000:.1f} ms per query)", flush=True)
 
 
 if __name__ == "__main__":

@@ -173,62 +173,101 @@ def import_backend() -> Any:
     return rapidocr
 
 
+def _params(settings: OcrSettings, files: ModelFiles, threads: int) -> dict[str, Any]:
+    """RapidOCR's parameters for ``settings`` (its config keys, as its documentation names them)."""
+    params: dict[str, Any] = {
+        "Global.log_level": "critical",
+        "Global.text_score": settings.min_confidence,
+        "Global.max_side_len": settings.max_side,
+        "Det.limit_type": settings.det_limit,
+        "Det.limit_side_len": settings.det_side,
+        "Det.model_path": str(files.det),
+        "Rec.model_path": str(files.rec),
+        "Global.model_root_dir": str(_rapidocr_dir() / "models"),
+        "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+    }
+    if files.cls is not None:
+        params["Cls.model_path"] = str(files.cls)
+    else:
+        params["Global.use_cls"] = False
+    if files.keys is not None:
+        params["Rec.rec_keys_path"] = str(files.keys)
+    return params
+
+
+def _load_failed(files: ModelFiles, e: Exception) -> OcrUnavailableError:
+    return OcrUnavailableError(f"cannot load the OCR models ({files.describe()}): {type(e).__name__}: {e}")
+
+
+# The probe only asks whether a photo may hold text: a region whose mean text probability is
+# above this counts (RapidOCR keeps boxes above 0.5). Lower finds the few lines of a receipt
+# photographed small more often (bench/ocr_quality.py, variant small_in_scene), at the price of a
+# full pass on a blank photo now and then; 0.3 started to flag textured photos without text.
+PROBE_BOX_THRESH = 0.4
+
+
+class TextProbe:
+    """The detector alone, on the photo's long side at :attr:`OcrSettings.probe_side`: does the
+    photo hold anything that may be a line of text? (The judge of "no text"; cheap: no
+    recognizer, under half the detector's pixels.) The decode workers run one each."""
+
+    def __init__(self, settings: OcrSettings, threads: int | None = None) -> None:
+        RapidOCR = import_backend().RapidOCR
+        self.files = find_models(settings.models) if settings.models else shipped_models()
+        params = {**_params(settings, self.files, threads or settings.threads or os.cpu_count() or 1),
+                  "Det.limit_side_len": settings.probe_side, "Det.box_thresh": PROBE_BOX_THRESH,
+                  "Global.use_cls": False, "Global.use_rec": False}
+        try:
+            self._det = RapidOCR(params=params)
+            self._det._load_det_model()
+        except Exception as e:  # a model that is not PP-OCR, a truncated file, ...
+            raise _load_failed(self.files, e) from None
+
+    def has_text(self, rgb: np.ndarray) -> bool:
+        """Whether the detector finds a text-like region in ``rgb`` (H, W, 3 uint8, ideally
+        already at probe size: the detector would shrink it to that)."""
+        return _has_text_regions(self._det(np.ascontiguousarray(rgb[:, :, ::-1])), rgb.shape[0] * rgb.shape[1])
+
+
 class OcrEngine:
     """RapidOCR, built once; :meth:`recognize` reads one photo (an RGB uint8 array)."""
 
     def __init__(self, settings: OcrSettings | None = None) -> None:
         self.settings = settings or OcrSettings()
-        root = _rapidocr_dir()
         RapidOCR = import_backend().RapidOCR
         self.files = find_models(self.settings.models) if self.settings.models else shipped_models()
         self.version = engine_version()
         self.name = ENGINE_NAME
-        params: dict[str, Any] = {
-            "Global.log_level": "critical",
-            "Global.text_score": self.settings.min_confidence,
-            "Global.max_side_len": self.settings.max_side,
-            "Det.limit_type": self.settings.det_limit,
-            "Det.limit_side_len": self.settings.det_side,
-            "Det.model_path": str(self.files.det),
-            "Rec.model_path": str(self.files.rec),
-            "Global.model_root_dir": str(root / "models"),
-        }
-        if self.files.cls is not None:
-            params["Cls.model_path"] = str(self.files.cls)
-        else:
-            params["Global.use_cls"] = False
-        if self.files.keys is not None:
-            params["Rec.rec_keys_path"] = str(self.files.keys)
-        threads = self.settings.threads or os.cpu_count() or 1
-        params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
-        params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
-        probe = {**params, "Det.limit_side_len": self.settings.probe_side, "Global.use_cls": False,
-                 "Global.use_rec": False}
+        self.threads = self.settings.threads or os.cpu_count() or 1
+        self._probe: TextProbe | None = None
         try:
-            self._probe = RapidOCR(params=probe) if self.settings.probe_side else None
-            if self._probe is not None:
-                self._probe._load_det_model()
-            self._ocr = RapidOCR(params=params)
+            self._ocr = RapidOCR(params=_params(self.settings, self.files, self.threads))
             # Build the three sessions now, so a broken model fails here and not on photo 1.
             self._ocr._load_det_model()
             if self.files.cls is not None:
                 self._ocr._load_cls_model()
             self._ocr._load_rec_model()
         except Exception as e:  # a model that is not PP-OCR, a truncated file, ...
-            raise OcrUnavailableError(f"cannot load the OCR models ({self.files.describe()}): "
-                                      f"{type(e).__name__}: {e}") from None
+            raise _load_failed(self.files, e) from None
 
     @property
     def models(self) -> str:
         return self.files.describe()
 
-    def recognize(self, rgb: np.ndarray, scale: float = 1.0) -> OcrResult:
+    def has_text(self, rgb: np.ndarray) -> bool:
+        """The probe's answer for ``rgb`` (built on first use, with the engine's threads)."""
+        if self._probe is None:
+            self._probe = TextProbe(self.settings, self.threads)
+        return self._probe.has_text(rgb)
+
+    def recognize(self, rgb: np.ndarray, scale: float = 1.0, probe: bool = True) -> OcrResult:
         """Read the text in ``rgb`` (H, W, 3 uint8). ``scale``: its size over the original's,
-        so boxes come back in the original photo's pixels."""
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        if self._probe is not None and not _has_text_regions(self._probe(bgr), rgb.shape[0] * rgb.shape[1]):
-            return OcrResult((), self.name, self.version, self.models)
-        out = self._ocr(bgr)
+        so boxes come back in the original photo's pixels. ``probe``: ask the probe first
+        (False when a decode worker already did)."""
+        if probe and self.settings.probe_side and not self.has_text(rgb):
+            return self.no_text()
+        out = self._ocr(np.ascontiguousarray(rgb[:, :, ::-1]))
         lines: list[OcrLine] = []
         boxes, txts, scores = getattr(out, "boxes", None), getattr(out, "txts", None), getattr(out, "scores", None)
         if boxes is not None and txts is not None and scores is not None:
@@ -239,6 +278,10 @@ class OcrEngine:
                 corners = tuple((float(x) / scale, float(y) / scale) for x, y in np.asarray(box).reshape(-1, 2))
                 lines.append(OcrLine(text, float(score), corners))
         return OcrResult(tuple(reading_order(lines)), self.name, self.version, self.models)
+
+    def no_text(self) -> OcrResult:
+        """The result for a photo the probe found no text in."""
+        return OcrResult((), self.name, self.version, self.models)
 
 
 # The detector answers some textured photos without any text (noise, blurred blobs) with one box

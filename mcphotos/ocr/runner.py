@@ -3,8 +3,9 @@
 The pass reads each distinct content once: copies and renames share the row of their hash, and a
 hash with a row (text, no text, or a recorded failure) is not read again, so a run that was
 interrupted (Ctrl-C, kill -9) resumes where its last committed batch ended. Photos are decoded
-in the crash-isolating worker processes (indexing/workers.py); recognition runs here, in one
-ONNX Runtime session that uses every core.
+in the crash-isolating worker processes (indexing/workers.py), which also run the detector's
+cheap probe (ocr/decode.py): a photo without text never reaches this process's engine. Full
+detection and recognition run here, in ONNX Runtime sessions that use every core.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class OcrOptions:
     batch_size: int = 8  # results per commit: what an interruption may lose
     workers: int | None = None  # decode processes; default: one per core
     timeout: float = 60.0  # per file, in a worker
+    probe_in_workers: bool = True  # False: workers only decode, this process probes (bench/ocr_quality.py compares)
 
 
 @dataclass
@@ -113,8 +115,8 @@ def _run(store: Store, files: dict[str, str], load_engine: EngineLoader, setting
             failures.clear()
 
     try:
-        # Few in flight: each decoded photo is a few megabytes, and recognition is the slow step.
-        for res in pool.imap_unordered(ocr_decode_task, list(todo), args=(settings.max_side,),
+        # Few in flight: a photo with text is a few megabytes, and recognition is the slow step.
+        for res in pool.imap_unordered(ocr_decode_task, list(todo), args=(settings, options.probe_in_workers),
                                        in_flight=2 * workers):
             expected = todo.get(res.path)
             if isinstance(res, Failed):
@@ -152,8 +154,10 @@ def _run(store: Store, files: dict[str, str], load_engine: EngineLoader, setting
 
 def _recognize(engine: OcrEngine, decoded: OcrDecoded) -> OcrResult | str:
     """The engine's result, or the one-line reason it failed on this photo."""
+    if decoded.pixels is None:  # the worker's probe found no text
+        return engine.no_text()
     try:
-        return engine.recognize(decoded.pixels, decoded.scale)
+        return engine.recognize(decoded.pixels, decoded.scale, probe=not decoded.probed)
     except MemoryError:
         return "out of memory while recognizing text"
     except Exception as e:  # one photo that trips the engine costs that photo, not the run
@@ -192,7 +196,8 @@ def photo_texts(store: Store | None, paths: Sequence[str], load_engine: EngineLo
         engine: OcrEngine | None = None
         pool = WorkerPool(min(len(unknown), workers or os.cpu_count() or 1), timeout=timeout)
         try:
-            for res in pool.imap_unordered(ocr_decode_task, unknown, args=(settings.max_side,)):
+            # No probe in the workers: for a few photos, loading the detector there costs more than it saves.
+            for res in pool.imap_unordered(ocr_decode_task, unknown, args=(settings, False)):
                 if isinstance(res, Failed):
                     if on_skip:
                         on_skip(res.path, res.reason)

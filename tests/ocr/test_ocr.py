@@ -26,7 +26,7 @@ from mcphotos.ocr.textstore import counts, fts_query, stored_texts
 from mcphotos.search.query import FindSpec
 from tests.search.test_search_filters import FakeEngine
 from tests.support.fakes import SPEC
-from tests.support.textphotos import blank_photo, text_photo
+from tests.support.textphotos import blank_photo, scene_with_text, text_photo
 
 
 def stamp(path: Path, when: str) -> Path:
@@ -105,6 +105,26 @@ def test_each_content_is_read_once_and_no_text_is_recorded(lib) -> None:
     again = library.ocr()
     assert (again.read, again.already) == (0, 4)  # the text-less photo is not asked again either
     assert counts(library.store()).photos == 4
+
+
+def test_small_text_in_a_large_photo_is_read_and_a_blank_one_is_not(tmp_path: Path, engine: OcrEngine) -> None:
+    # 12 MP phone photos: the decode workers' probe sees them at 640 pixels, where this print is
+    # 6 pixels tall; it finds the text, and the photo is read again at 2000 pixels.
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    (pics / "receipt.jpg").write_bytes(scene_with_text((4032, 3024), 40, ["Total 12.50", "Kalomiru thank you"]))
+    (pics / "wall.jpg").write_bytes(scene_with_text((4032, 3024), 0, []))
+    encoder = FakeEngine()
+    with Library(home=tmp_path / "home", engine_factory=lambda: encoder, preprocess=SPEC) as library:
+        library.index([str(pics)])
+        report = library.ocr()
+        assert (report.with_text, report.without_text, report.failed) == (1, 1, 0)
+        assert text_of(library, pics / "receipt.jpg") == "Total 12.50\nKalomiru thank you"
+        rec = library.store().get_file(str(pics / "receipt.jpg"))
+        assert rec is not None and rec.hash
+        xs = [x for ln in stored_texts(library.store(), [rec.hash])[rec.hash].result.lines for x, _ in ln.box]
+        assert min(xs) > 0.6 * 4032 - 10 and max(xs) < 4032  # boxes in the original photo's pixels
+        assert found(library, contains=("kalomiru",)) == ["receipt.jpg"]
 
 
 def test_reading_order_puts_side_by_side_boxes_on_one_row(tmp_path: Path, engine: OcrEngine) -> None:

@@ -54,3 +54,28 @@ def blank_photo(path: Path, color: tuple[int, int, int] = (40, 120, 200), size: 
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
     return path
+
+
+def scene_with_text(size: tuple[int, int], text_px: int, lines: list[str]) -> bytes:
+    """A large photo-like JPEG (a gradient) with a small block of dark text on a light card
+    (``text_px``: the font size; no ``lines``: no card either)."""
+    import io
+
+    import numpy as np
+
+    w, h = size
+    t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    pixels = np.broadcast_to(np.array([70, 110, 160]) * (1 - t) + np.array([160, 130, 90]) * t, (h, w, 3))
+    img = Image.fromarray(pixels.astype(np.uint8))
+    if lines:
+        f = font(text_px)
+        card_w = int(max(f.getlength(line) for line in lines)) + 2 * text_px
+        card_h = int(1.5 * text_px) * len(lines) + 2 * text_px
+        x0, y0 = int(w * 0.6), int(h * 0.3)
+        d = ImageDraw.Draw(img)
+        d.rectangle((x0, y0, x0 + card_w, y0 + card_h), fill=(248, 246, 238))
+        for i, line in enumerate(lines):
+            d.text((x0 + text_px, y0 + text_px + int(1.5 * text_px) * i), line, font=f, fill=(20, 20, 30))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
