@@ -342,10 +342,10 @@ def main() -> None:
     print(f"built {len(truth)} text photos and {args.blank} blank 12 MP photos in {time.perf_counter() - t0:.0f}s "
           f"under {tmp}")
     ours = OcrSettings(threads=args.threads)
-    workers = OcrOptions(workers=args.threads, force=True)
+    workers = OcrOptions(workers=args.threads, force=True, probe_in_workers=True)
 
     if not args.speed_only:
-        quality(tmp / "home", texts, truth, ours, OcrOptions(workers=args.threads))
+        quality(tmp / "home", texts, truth, ours, OcrOptions(workers=args.threads, probe_in_workers=True))
 
     # Speed, 12 MP photos: the probe in the decode workers (now) against the probe in the main
     # process (mcphotos before 2026-12-07), interleaved; then RapidOCR's defaults once.

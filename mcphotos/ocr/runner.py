@@ -22,6 +22,9 @@ from mcphotos.ocr.engine import ENGINE_NAME, OcrEngine, OcrResult, OcrSettings, 
 from mcphotos.ocr.textstore import done_hashes, put_failures, put_results, stored_texts
 from mcphotos.store.database import Store
 
+# Below this many photos to read, loading the detector in every decode worker costs more than it saves.
+WORKER_PROBE_MIN = 32
+
 ProgressCallback = Callable[[int, int], None]
 SkipCallback = Callable[[str, str], None]
 EngineLoader = Callable[[], OcrEngine]
@@ -34,7 +37,9 @@ class OcrOptions:
     batch_size: int = 8  # results per commit: what an interruption may lose
     workers: int | None = None  # decode processes; default: one per core
     timeout: float = 60.0  # per file, in a worker
-    probe_in_workers: bool = True  # False: workers only decode, this process probes (bench/ocr_quality.py compares)
+    # Whether the decode workers run the detector's probe (each loads the detector once, about a
+    # second); None: when at least WORKER_PROBE_MIN photos are to be read, else this process probes.
+    probe_in_workers: bool | None = None
 
 
 @dataclass
@@ -103,6 +108,9 @@ def _run(store: Store, files: dict[str, str], load_engine: EngineLoader, setting
     engine = load_engine()
     workers = options.workers or os.cpu_count() or 1
     pool = WorkerPool(workers, timeout=options.timeout)
+    probe_in_workers = options.probe_in_workers
+    if probe_in_workers is None:
+        probe_in_workers = len(todo) >= WORKER_PROBE_MIN
     results: list[tuple[str, OcrResult]] = []
     failures: list[tuple[str, str]] = []
 
@@ -116,7 +124,7 @@ def _run(store: Store, files: dict[str, str], load_engine: EngineLoader, setting
 
     try:
         # Few in flight: a photo with text is a few megabytes, and recognition is the slow step.
-        for res in pool.imap_unordered(ocr_decode_task, list(todo), args=(settings, options.probe_in_workers),
+        for res in pool.imap_unordered(ocr_decode_task, list(todo), args=(settings, probe_in_workers),
                                        in_flight=2 * workers):
             expected = todo.get(res.path)
             if isinstance(res, Failed):
