@@ -130,7 +130,27 @@ def find_models(directory: str | os.PathLike[str]) -> ModelFiles:
 
     det, rec = one("*det*.onnx", True), one("*rec*.onnx", True)
     assert det is not None and rec is not None
-    return ModelFiles(det, rec, one("*cls*.onnx", False), one("*.txt", False))
+    files = ModelFiles(det, rec, one("*cls*.onnx", False), one("*.txt", False))
+    if files.keys is None and not _embeds_characters(rec):
+        # Without one, RapidOCR would try to download a character list: say what is missing instead.
+        raise UsageError(f"--ocr-models {directory}: {rec.name} has no character list inside and the folder "
+                         "no *.txt", "put the model's character list (e.g. korean_dict.txt) next to it")
+    return files
+
+
+def _embeds_characters(model: Path) -> bool:
+    """Whether a PP-OCR recognition model carries its character list (metadata ``character``)."""
+    import_backend()
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # only the metadata is read
+    options.log_severity_level = 4
+    try:
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise OcrUnavailableError(f"cannot load the OCR model {model.name}: {type(e).__name__}: {e}") from None
+    return "character" in session.get_modelmeta().custom_metadata_map
 
 
 def shipped_models() -> ModelFiles:

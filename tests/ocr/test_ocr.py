@@ -19,9 +19,8 @@ import numpy as np
 import pytest
 
 from mcphotos import Library
-from mcphotos.errors import Interrupted, OcrUnavailableError, UsageError
-from mcphotos.ocr.engine import OcrEngine, OcrSettings, load_engine, reading_order, shipped_models
-from mcphotos.ocr.runner import OcrOptions
+from mcphotos.errors import UsageError
+from mcphotos.ocr.engine import OcrEngine, load_engine, reading_order
 from mcphotos.ocr.textstore import counts, fts_query, stored_texts
 from mcphotos.search.query import FindSpec
 from tests.search.test_search_filters import FakeEngine
@@ -249,97 +248,3 @@ def test_text_command_prints_stored_and_on_the_fly(lib, cli, tmp_path: Path) -> 
     r = cli("text", str(outside), str(pics / "2021" / "cafe.png"), "--store", home)
     assert r.stdout == f"{outside}: IBAN DE89 3704\n{pics / '2021' / 'cafe.png'}: Café Müller\n" \
                        f"{pics / '2021' / 'cafe.png'}: Total 12.50\n"
-
-
-# -- failures, resume, models ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def small_lib(tmp_path: Path, engine: OcrEngine):
-    pics = tmp_path / "pics"
-    for i in range(4):
-        text_photo(pics / f"p{i}.png", [f"Ticket {1000 + i}"])
-    encoder = FakeEngine()
-    library = Library(home=tmp_path / "home", engine_factory=lambda: encoder, preprocess=SPEC)
-    library.index([str(pics)])
-    yield library, pics
-    library.close()
-
-
-def test_bad_file_costs_one_line_and_is_not_retried(small_lib, cli) -> None:
-    library, pics = small_lib
-    bad = pics / "p0.png"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # broken after it was indexed
-    lines: list[tuple[str, str]] = []
-    report = library.ocr(on_skip=lambda p, r: lines.append((p, r)))
-    assert (report.read, report.failed) == (3, 1)
-    assert [p for p, _ in lines] == [str(bad)]
-    again: list[tuple[str, str]] = []
-    assert library.ocr(on_skip=lambda p, r: again.append((p, r))).read == 0 and again == []
-    retried = library.ocr(options=OcrOptions(retry_failed=True), on_skip=lambda p, r: again.append((p, r)))
-    assert (retried.read, retried.failed, len(again)) == (0, 1, 1)
-    r = cli("text", str(bad), str(pics / "p1.png"), "--store", str(library.home), code=1)
-    assert r.stdout == f"{pics / 'p1.png'}: Ticket 1001\n"
-    assert r.stderr.count("skipping") == 1 and str(bad) in r.stderr
-
-
-def test_interrupted_run_keeps_committed_batches_and_resumes(small_lib) -> None:
-    library, _ = small_lib
-    seen: list[int] = []
-
-    def stop_after_two(done: int, total: int) -> None:
-        seen.append(done)
-        if done >= 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(Interrupted):
-        library.ocr(options=OcrOptions(batch_size=1), on_progress=stop_after_two)
-    assert counts(library.store()).photos == 2
-    resumed = library.ocr()
-    assert (resumed.already, resumed.read) == (2, 2)
-    assert sorted(os.path.basename(h.path) for h in library.run_find(FindSpec(contains=("ticket",)))) == \
-        ["p0.png", "p1.png", "p2.png", "p3.png"]
-
-
-def test_cli_ocr_and_index_ocr(tmp_path: Path, cli, engine: OcrEngine, tiny_args: list[str]) -> None:
-    pics = tmp_path / "pics"
-    text_photo(pics / "sign.png", ["Platform 9"])
-    home = tmp_path / "home"
-    r = cli("index", pics, *tiny_args, "--store", home)
-    r = cli("find", "--contains", "platform", *tiny_args, "--store", home)
-    assert "mcphotos: warning: no photo's text has been read yet: run `mcphotos ocr`" in r.stderr
-    r = cli("index", pics, "--ocr", *tiny_args, "--store", home)
-    assert "indexed 1 files: 0 new, 0 reused, 1 unchanged" in r.stderr
-    assert "read text in 1 photos: 1 with text, 0 without, 0 failed, 0 read before" in r.stderr
-    r = cli("ocr", "--json", "--quiet", *tiny_args, "--store", home)
-    assert json.loads(r.stdout)["already"] == 1 and r.stderr == ""
-    late = text_photo(tmp_path / "late.png", ["Exit"])
-    r = cli("ocr", late, *tiny_args, "--store", home)
-    assert r.stderr.startswith(f"skipping {late}: not indexed")
-    r = cli("find", "--contains", "platform", "--paths", *tiny_args, "--store", home)
-    assert r.stdout == f"{pics / 'sign.png'}\n"
-    r = cli("find", "sign", "--contains", "platform", "--contains", "9", "--paths", *tiny_args, "--store", home)
-    assert r.stdout == f"{pics / 'sign.png'}\n"
-
-
-def test_ocr_models_directory_loads_shipped_files(tmp_path: Path, engine: OcrEngine) -> None:
-    shipped = shipped_models()
-    models = tmp_path / "models"
-    models.mkdir()
-    for f in (shipped.det, shipped.rec):
-        os.symlink(f, models / f.name)
-    own = OcrEngine(OcrSettings(models=str(models)))
-    assert own.files.cls is None and own.models == engine.models
-    photo = text_photo(tmp_path / "x.png", ["Gleis 7"])
-    from PIL import Image
-
-    assert own.recognize(np.asarray(Image.open(photo).convert("RGB"))).text == "Gleis 7"
-    os.remove(models / shipped.rec.name)
-    with pytest.raises(UsageError, match=r"no \*rec\*\.onnx"):
-        OcrEngine(OcrSettings(models=str(models)))
-
-
-def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "rapidocr", None)  # what an environment without the extra imports
-    with pytest.raises(OcrUnavailableError, match=r"mcphotos\[ocr\]"):
-        OcrEngine(OcrSettings(det_side=123))
