@@ -33,6 +33,7 @@ Photos are indexed with a stand-in encoder (no CLIP): OCR is all that is measure
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import re
@@ -42,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -171,8 +173,9 @@ def background(size: tuple[int, int], rng: random.Random) -> Image.Image:
     img = img.filter(ImageFilter.GaussianBlur(sw / 60))
     if f > 1:
         img = img.resize((w, h), Image.Resampling.BICUBIC)
-    noisy = np.asarray(img, dtype=np.float32) + nrng.normal(0, 6, (h, w, 3))
-    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    noisy = np.asarray(img, dtype=np.float32)
+    noisy += nrng.standard_normal((h, w, 3), dtype=np.float32) * 6
+    return Image.fromarray(np.clip(noisy, 0, 255, out=noisy).astype(np.uint8))
 
 
 def variant(img: Image.Image, name: str) -> tuple[Image.Image, int]:
@@ -248,34 +251,44 @@ def word_recall(truth: str, got: str) -> float:
 # -- the run -------------------------------------------------------------------------------------
 
 
-def build(out: Path, docs: int) -> dict[str, tuple[str, str, str]]:
-    """Write the text photos; returns path -> (variant, truth text, unique word)."""
+def build_document(out: Path, i: int, fonts: list[tuple[str, str]]) -> dict[str, tuple[str, str, str]]:
+    """Write document ``i`` in every variant; returns path -> (variant, truth text, unique word)."""
     truth: dict[str, tuple[str, str, str]] = {}
+    rng = random.Random(i)
+    kind = KINDS[i % len(KINDS)]
+    font_name, font_path = fonts[i % len(fonts)]
+    for k, v in enumerate(VARIANTS):
+        marker = unique_word(i * len(VARIANTS) + k)
+        lines = document(kind, random.Random(i * 31 + 7), marker)
+        paper = paper_of(kind, lines, font_path)
+        if v == "small_in_scene":
+            img, quality = small_in_scene(paper, rng), 90
+        else:
+            img, quality = variant(render(paper, rng), v)
+        name = f"{i:04d}-{kind}-{font_name.replace(' ', '')}-{v}"
+        path = out / (name + (".jpg" if quality else ".png"))
+        if quality:
+            img.save(path, quality=quality)
+        else:
+            img.save(path, compress_level=1)  # PNG's default level costs a second per noisy photo
+        truth[str(path)] = (v, "\n".join(lines), marker)
+    return truth
+
+
+def build(out: Path, docs: int, blanks: Path, n_blank: int) -> dict[str, tuple[str, str, str]]:
+    """Write the text photos and the blank ones, on every core; returns path -> (variant, truth
+    text, unique word) for the text photos."""
     fonts = [(name, path) for name, path in FONTS.items() if os.path.isfile(path)]
     missing = sorted(set(FONTS) - {n for n, _ in fonts})
     if missing:
         print(f"fonts missing (apt-get install fonts-dejavu-core fonts-liberation2 fonts-noto-core): {missing}")
-    n = 0
-    for i in range(docs):
-        rng = random.Random(i)
-        kind = KINDS[i % len(KINDS)]
-        font_name, font_path = fonts[i % len(fonts)]
-        for v in VARIANTS:
-            marker = unique_word(n)
-            lines = document(kind, random.Random(i * 31 + 7), marker)
-            paper = paper_of(kind, lines, font_path)
-            if v == "small_in_scene":
-                img, quality = small_in_scene(paper, rng), 90
-            else:
-                img, quality = variant(render(paper, rng), v)
-            name = f"{i:04d}-{kind}-{font_name.replace(' ', '')}-{v}"
-            path = out / (name + (".jpg" if quality else ".png"))
-            if quality:
-                img.save(path, quality=quality)
-            else:
-                img.save(path)
-            truth[str(path)] = (v, "\n".join(lines), marker)
-            n += 1
+    truth: dict[str, tuple[str, str, str]] = {}
+    with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
+        blank_jobs = [pool.submit(blank_photo, blanks / f"blank-{i:03d}.jpg", 10_000 + i) for i in range(n_blank)]
+        for part in pool.map(build_document, [out] * docs, range(docs), [fonts] * docs):
+            truth.update(part)
+        for job in blank_jobs:
+            job.result()
     return truth
 
 
@@ -341,9 +354,7 @@ def main() -> None:
           f"on {os.cpu_count()} cores")
     t0 = time.perf_counter()
     docs = args.docs if not args.speed_only else args.scenes  # one small_in_scene photo each
-    truth = build(texts, docs)
-    for i in range(args.blank):
-        blank_photo(blanks / f"blank-{i:03d}.jpg", 10_000 + i)
+    truth = build(texts, docs, blanks, args.blank)
     for path in [p for p, (v, _, _) in truth.items() if v == "small_in_scene"][:args.scenes]:
         shutil.copy2(path, scenes / Path(path).name)
     print(f"built {len(truth)} text photos and {args.blank} blank 12 MP photos in {time.perf_counter() - t0:.0f}s "
