@@ -2,7 +2,7 @@
 crash-isolating worker pool (indexing/workers.py).
 
 Most photos hold no text, so the worker first decodes the photo small (a JPEG with ``draft()``,
-a DCT-domain downscale: a 12 MP photo to 1008x756 costs a third of decoding it to 2000 px) and
+a DCT-domain downscale: a 12 MP photo straight to 1008x756, far cheaper than to 2000 px) and
 runs the detector on it (:class:`~mcphotos.ocr.engine.TextProbe`, one thread per worker). A
 photo where the detector finds nothing is answered "no text" there and then; only a photo with
 text-like regions is decoded again at :attr:`OcrSettings.max_side`, where small print is still

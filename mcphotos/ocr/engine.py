@@ -5,14 +5,14 @@ about a second, which ``find``, ``status`` or a ``text`` answered from the store
 
 Detection size. RapidOCR 3.x resizes a photo for its detector so that the *short* side is at
 least 736 pixels (``limit_type: min``); a 2000x1500 photo then runs the detector on all 3 MP,
-about 0.6 s on two cores, whether or not it holds any text. Here the detector sees the photo
+whether or not it holds any text. Here the detector sees the photo
 with its *long* side at most :attr:`OcrSettings.det_side` (960, PaddleOCR's own default),
 about a quarter of the pixels; the recognizer still reads each found line from the photo at
 up to :attr:`OcrSettings.max_side`, so small print keeps its detail. Most photos hold no text,
-so a first detector pass at :attr:`OcrSettings.probe_side` (640, under half the pixels again)
-decides that cheaply; only a photo where it finds some region is read at full size. A photo's
-text lines must be about 1/60 of its long side tall for the probe to see them (8 pixels at 640).
-bench/ocr_quality.py measures these choices.
+so a first detector pass at :attr:`OcrSettings.probe_side` (640, under half the pixels again;
+:class:`TextProbe`, run by the decode workers) decides that cheaply; only a photo where it finds
+some region is read at full size. It finds print down to about 1/110 of the long side (6 pixels
+at 640: bench/ocr_quality.py's small_in_scene variant, which measures these choices).
 """
 
 from __future__ import annotations
