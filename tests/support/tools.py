@@ -13,6 +13,7 @@ import pytest
 
 INSTALL_HINTS = {
     "exiftool": "apt-get install libimage-exiftool-perl; macOS: brew install exiftool",
+    "chromium": "apt-get install chromium (Debian's browser; Playwright never downloads one here)",
 }
 
 
