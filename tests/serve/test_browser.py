@@ -148,6 +148,35 @@ def test_search_types_a_query_sees_thumbnails_and_finds_more_like_this(page: Any
     assert "like=" in page.url
 
 
+def card_paths(page: Any) -> list[str]:
+    return [b.get_attribute("title") for b in page.locator(".card-open").all()]
+
+
+def test_more_results_load_on_scroll_and_filters_narrow_them(page: Any, site: Site) -> None:
+    requests = SearchRequests(page)
+    page.goto(f"{site.server.origin}/?q=a+square&k=8")
+    page.wait_for_selector(".card img")
+    everything = sorted(str(p) for p in site.pics.rglob("*") if p.is_file())
+    for _ in range(len(everything)):  # each scroll to the bottom loads the next pages
+        settled(page)
+        if len(card_paths(page)) >= len(everything):
+            break
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.wait_for_timeout(100)
+    assert sorted(card_paths(page)) == everything  # page after page, no repeats, nothing missed
+    assert requests.sent >= len(everything) // 8 and requests.most_open == 1
+    assert page.inner_text("#summary").startswith(f"{len(everything)} photos")
+
+    page.get_by_role("button", name="Filters").click()
+    page.get_by_label("Extension").fill("jpg")
+    page.wait_for_function("() => { const names = [...document.querySelectorAll('.card .name')];"
+                           " return names.length && names.every(n => n.textContent.endsWith('.jpg')); }")
+    settled(page)
+    assert len(card_paths(page)) == 7  # the scenes and their copies: every JPEG of the library
+    assert page.inner_text("#filter-count") == "1"
+    assert "--ext jpg" in page.inner_text("#command") and "ext=jpg" in page.url
+
+
 def test_a_dropped_photo_is_the_query(page: Any, site: Site, tmp_path: Path) -> None:
     """Drag and drop of a photo from outside the library: uploaded, then searched by example."""
     import base64

@@ -7,7 +7,10 @@ import { get, showStatus, thumbUrl, upload } from "./api.js";
 import { createDetail } from "./detail.js";
 import { copyText, el, hydrateIcons, icon, slashFocuses, toast } from "./ui.js";
 
-const PAGE = 60;
+const DEFAULT_PAGE = 60;
+// Results per request: ?k=N in the page's URL sets it, as find's -k does.
+const PAGE = Math.max(1, Math.min(200,
+  Number.parseInt(new URLSearchParams(location.search).get("k"), 10) || DEFAULT_PAGE));
 const DEBOUNCE_MS = 250;
 const LISTED = ["in", "contains"]; // one value each (a folder, a phrase)
 const SPLIT = ["ext", "tag"]; // comma or space separated: several values
@@ -46,6 +49,7 @@ function currentParams() {
     const v = String(f.get(name) || "").trim();
     if (v) p.set(name, v);
   }
+  if (PAGE !== DEFAULT_PAGE) p.set("k", String(PAGE));
   return p;
 }
 
