@@ -62,6 +62,7 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
     """A fresh browser context signed in through the token URL; any page error fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 860}, color_scheme="light")
     context.set_default_timeout(TIMEOUT_MS)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.server.origin)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -127,7 +128,11 @@ def test_search_types_a_query_sees_thumbnails_and_finds_more_like_this(page: Any
     assert names[:2] and all(n.startswith("red circle") for n in names[:2]), names
     wait_for_images(page, ".card img")
     page.screenshot(path=shots / "search.png", full_page=True)
-    assert page.inner_text("#command").startswith("mcphotos find "), page.inner_text("#command")
+    command = page.inner_text("#command")
+    assert command.startswith("mcphotos find 'a red circle'"), command
+    page.get_by_role("button", name="Copy command").click()
+    page.wait_for_selector(".toast:has-text('Copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == command
     assert "a red circle" in page.url or "a+red+circle" in page.url  # the URL keeps the search
 
     # The detail view: larger picture and facts, Esc closes it.

@@ -121,7 +121,7 @@ function member(m, keeper, group) {
     el("button.member-image", { type: "button", title: "Compare at full size", onclick: () => compare(group) }, img),
     el("figcaption", {},
       isKeeper ? el("span.role.keep", {}, icon("check"), "Keep")
-        : el("span.role.dup", {}, "Duplicate", el("span.distance", {}, distance(m, group))),
+        : el("span.role.dup", {}, "Duplicate", el("span.distance", {}, distance(m))),
       el("p.member-name", { title: m.path }, m.name),
       el("p.member-folder", { title: m.path }, el("bdi", { dir: "ltr" }, folderOf(m.path))),
       el("dl.meta.compact", {},
@@ -138,10 +138,12 @@ function relativeSize(m, group) {
   return longest && side(m) ? Math.max(0.2, side(m) / longest) : 1;
 }
 
-function distance(m, group) {
+/** How this duplicate relates to the keeper: its own tier, and the pHash or embedding distance. */
+function distance(m) {
+  if (m.tier === "exact") return " · same bytes";
   if (m.hamming !== null && m.hamming !== undefined) return ` · ${plural(m.hamming, "bit")} apart`;
   if (m.cosine !== null && m.cosine !== undefined) return ` · cosine ${m.cosine.toFixed(3)}`;
-  return group.tier === "exact" ? " · same bytes" : "";
+  return "";
 }
 
 function compare(group) {
