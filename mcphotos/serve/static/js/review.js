@@ -165,13 +165,13 @@ const DONE = {
 async function act(kind, keys, cards) {
   const busy = (on) => cards.forEach((c) => {
     c.classList.toggle("working", on);
-    c.querySelectorAll("button").forEach((b) => { if (on) b.dataset.was = String(b.disabled); b.disabled = on || b.dataset.was === "true"; });
+    c.inert = on; // no second click while the server works
   });
   busy(true);
   try {
     const result = await post(`/api/dedup/${kind}`, { keys, tier: view.tier });
     const failed = result.failed || [];
-    const note = failed.length ? `; ${plural(failed.length, "file")} failed: ${failed[0].path}: ${failed[0].reason}` : "";
+    const note = failed.length ? `; ${plural(failed.length, "file")} failed (${failed[0].path}: ${failed[0].reason})` : "";
     await collapse(cards);
     await load();
     toast(DONE[kind](result) + note, {
@@ -191,8 +191,9 @@ async function act(kind, keys, cards) {
 
 async function undo(journal) {
   try {
-    await post("/api/undo", journal ? { journal } : {});
-    toast("Undone: everything is back as it was");
+    const r = await post("/api/undo", journal ? { journal } : {});
+    toast(r.undone === "dismiss" || r.restored === undefined ? "Undone: offered as duplicates again"
+      : `Undone: ${plural(r.restored, "file")} back where ${r.restored === 1 ? "it was" : "they were"}`);
   } catch (e) {
     toast(`Could not undo: ${e.message}`, { kind: "error" });
   }

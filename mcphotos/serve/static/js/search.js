@@ -60,9 +60,10 @@ function schedule(delay = DEBOUNCE_MS) {
   debounce = setTimeout(() => request(0), delay);
 }
 
-async function request(offset) {
+async function request(wanted) {
   const p = currentParams();
   const key = p.toString();
+  const offset = key === shownKey ? wanted : 0; // a next page only of what is shown
   syncUrl(p);
   if (!asksSomething(p)) return showEmpty();
   if (inFlight) {
@@ -92,7 +93,7 @@ async function request(offset) {
 }
 
 function render(answer, key, offset) {
-  if (offset === 0 || key !== shownKey) {
+  if (offset === 0) {
     hits = [];
     grid.replaceChildren();
     window.scrollTo({ top: 0 });
@@ -114,16 +115,17 @@ function render(answer, key, offset) {
 
 function card(hit, index) {
   const label = `${hit.name}, score ${hit.score.toFixed(3)}`;
+  const video = hit.frame_s !== null && hit.frame_s !== undefined;
   return el("article.card", { dataset: { id: hit.id } },
     el("button.card-open", { type: "button", "aria-label": label, title: hit.path, onclick: () => detail.open(index) },
-      el("img", { src: thumbUrl(hit.id), alt: "", loading: "lazy", decoding: "async", width: 320, height: 320 })),
-    hit.frame_s !== null && hit.frame_s !== undefined
-      ? el("span.frame-badge", { title: "best frame of this video" }, `▶ ${hit.frame_s.toFixed(1)} s`) : null,
-    el("div.card-caption", {},
-      el("span.name", {}, hit.name),
-      el("span.score", { title: "cosine similarity to the query" }, hit.score.toFixed(3))),
-    hit.snippet ? el("p.snippet", {}, hit.snippet) : null,
-    el("button.like", { type: "button", title: "Find more photos like this one", onclick: () => likeThis(hit) },
+      el("img", { src: thumbUrl(hit.id), alt: "", loading: "lazy", decoding: "async", width: 320, height: 320 }),
+      video ? el("span.frame-badge", { title: "the best frame of this video" }, `▶ ${hit.frame_s.toFixed(1)} s`) : null,
+      el("span.card-caption", {},
+        el("span.name", {}, hit.name),
+        el("span.score", { title: "cosine similarity to the query" }, hit.score.toFixed(3)))),
+    hit.snippet ? el("p.snippet", { title: "the photo's text that matched" }, hit.snippet) : null,
+    el("button.like", { type: "button", title: "Find more photos like this one", onclick: () => likeThis(hit),
+      "aria-label": `More like this: ${hit.name}` },
       icon("sparkle"), el("span", {}, "More like this")));
 }
 

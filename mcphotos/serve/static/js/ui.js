@@ -64,7 +64,8 @@ export function toast(message, { action = null, onAction = null, kind = "info", 
   const host = document.getElementById("toasts");
   clearTimeout(toastTimer);
   host.replaceChildren();
-  const box = el(`div.toast.toast-${kind}`, { role: kind === "error" ? "alert" : "status" }, el("span", {}, message));
+  // #toasts is a polite live region; an error is an alert, read out at once.
+  const box = el(`div.toast.toast-${kind}`, { role: kind === "error" ? "alert" : null }, el("span", {}, message));
   if (action) {
     box.append(el("button.toast-action", {
       type: "button",
