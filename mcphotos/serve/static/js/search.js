@@ -14,7 +14,7 @@ const PAGE = Math.max(1, Math.min(200,
 const DEBOUNCE_MS = 250;
 const LISTED = ["in", "contains"]; // one value each (a folder, a phrase)
 const SPLIT = ["ext", "tag"]; // comma or space separated: several values
-const SINGLE = ["after", "before", "min_score", "auto_cut"];
+const SINGLE = ["after", "before", "min_score", "relative", "auto_cut"];
 
 const $ = (id) => document.getElementById(id);
 const input = $("q");
