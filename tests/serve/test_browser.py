@@ -170,7 +170,7 @@ def test_more_results_load_on_scroll_and_filters_narrow_them(page: Any, site: Si
         page.wait_for_timeout(100)
     assert sorted(card_paths(page)) == everything  # page after page, no repeats, nothing missed
     assert requests.sent >= len(everything) // 8 and requests.most_open == 1
-    assert page.inner_text("#summary").startswith(f"{len(everything)} photos")
+    assert page.inner_text("#summary").startswith(f"{len(everything)} results")
 
     page.get_by_role("button", name="Filters").click()
     page.get_by_label("Extension").fill("jpg")
@@ -253,3 +253,8 @@ def test_not_duplicates_is_remembered_by_cli_dedup(page: Any, site: Site) -> Non
     listed = cli_dedup_paths(site)
     assert lake not in listed and edit not in listed, listed
     assert str(site.files["beach-small"]) in listed  # the other groups are still there
+
+    page.get_by_role("button", name="Undo").click()  # the store forgets the dismissal
+    page.wait_for_selector(".toast:has-text('Undone')")
+    group_with(page, "lake-edit.jpg").wait_for()
+    assert {lake, edit} <= cli_dedup_paths(site)

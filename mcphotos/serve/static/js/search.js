@@ -106,7 +106,7 @@ function render(answer, key, offset) {
   hits.push(...answer.hits);
   grid.append(...answer.hits.map((hit, i) => card(hit, start + i)));
   $("empty").hidden = true;
-  const count = hits.length ? `${hits.length}${more ? "+" : ""} ${hits.length === 1 ? "photo" : "photos"}`
+  const count = hits.length ? `${hits.length}${more ? "+" : ""} ${hits.length === 1 ? "result" : "results"}`
     : "No photos match";
   $("summary").textContent = `${count} · ${Math.round(answer.elapsed_ms)} ms`;
   $("command").textContent = answer.command;
