@@ -72,6 +72,7 @@ async function request(wanted) {
   }
   inFlight = true;
   document.body.classList.add("busy");
+  grid.classList.toggle("stale", offset === 0 && shownKey !== null); // new results are on their way
   p.set("k", String(PAGE));
   if (offset) p.set("offset", String(offset));
   try {
@@ -82,6 +83,7 @@ async function request(wanted) {
   } finally {
     inFlight = false;
     document.body.classList.remove("busy");
+    grid.classList.remove("stale");
     if (nextOffset !== null) {
       const o = nextOffset;
       nextOffset = null;
