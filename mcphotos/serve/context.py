@@ -58,6 +58,7 @@ class ServeContext:
         self.port = port  # set once the socket is bound (``--port 0`` picks one)
         self.quarantine = os.path.abspath(os.path.expanduser(quarantine)) if quarantine else None
         self.thumbs = thumbs
+        self.decoder = thumbs.pool if thumbs is not None else None  # the decode workers, shared
         self.max_upload_bytes = max_upload_bytes
         self.lock = threading.RLock()
         self.uploads: OrderedDict[str, Upload] = OrderedDict()

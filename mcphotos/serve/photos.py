@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 
+import numpy as np
+
 from mcphotos import __version__
 from mcphotos.errors import ImageError
+from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.serve.context import ApiError, ServeContext, Upload, photo_id
 from mcphotos.serve.facts import best_caption, file_format, photo_facts
 
@@ -51,21 +54,34 @@ def photo(ctx: ServeContext, raw_id: str) -> dict:
 
 
 def upload(ctx: ServeContext, name: str, data: bytes) -> dict:
-    """Embed a query photo (the index's decode guards), keep its vector for this run; its upload id."""
-    from mcphotos.indexing.raw import decode_file_for_model
+    """Embed a query photo (decoded in a decode worker with the index's guards); keep its vector for this run."""
+    from mcphotos.serve.decoding import Crashed
 
     if len(data) > ctx.max_upload_bytes:
         raise ApiError(413, f"the photo is over {ctx.max_upload_bytes // (1024 * 1024)} MB")
     name = os.path.basename(name or "upload") or "upload"
     lib = ctx.library
-    try:
-        with ctx.lock:
-            pixels = decode_file_for_model(name, data, lib.preprocess()).pixels
-    except ImageError as e:
-        status = 413 if "too large" in e.message else 415
-        raise ApiError(status, f"{name}: {e.message}") from None
     with ctx.lock:
-        vector = lib.engine().encode_images(pixels[None])[0]
+        spec = lib.preprocess()
+    result = ctx.decoder.run(decode_query_photo, name, data, spec) if ctx.decoder is not None \
+        else decode_query_photo(name, data, spec)
+    if isinstance(result, Crashed):
+        raise ApiError(415, f"{name}: {result.reason}")
+    if isinstance(result, str):
+        status = 413 if "too large" in result else 415
+        raise ApiError(status, f"{name}: {result}")
+    with ctx.lock:
+        vector = lib.engine().encode_images(result[None])[0]
     uid = hashlib.blake2b(data, digest_size=10).hexdigest()
     ctx.add_upload(uid, Upload(name, vector))
     return {"upload": uid, "name": name}
+
+
+def decode_query_photo(name: str, data: bytes, spec: PreprocessSpec) -> np.ndarray | str:
+    """In a decode worker: the model's pixels of an uploaded photo, or why it cannot be read."""
+    from mcphotos.indexing.raw import decode_file_for_model
+
+    try:
+        return decode_file_for_model(name, data, spec).pixels
+    except ImageError as e:
+        return e.message

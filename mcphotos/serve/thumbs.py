@@ -15,20 +15,18 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import queue
 import threading
-import warnings
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mcphotos.errors import ImageError
-from mcphotos.indexing.workers import WorkerPool
+from mcphotos.serve.decoding import WAIT_S, Crashed, DecodePool
 
 THUMB, VIEW = 320, 1600
 SIDES = (THUMB, VIEW)
 DEFAULT_MAX_BYTES = 2 * 1024**3
-WAIT_S = 90.0  # a request waits at most this long for its file (the pool's own timeout is shorter)
 QUALITY = {THUMB: 78, VIEW: 85}
 
 
@@ -83,17 +81,14 @@ def grey_tile(side: int) -> bytes:
 
 class ThumbnailCache:
     def __init__(self, folder: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES, workers: int | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, pool: DecodePool | None = None) -> None:
         self.folder = Path(folder) if folder is not None else default_folder()
         self.max_bytes = max_bytes
-        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
-        self.timeout = timeout
+        self.pool = pool or DecodePool(workers, timeout)
         self.failed: dict[str, str] = {}  # out path -> why (this run)
         self._grey: dict[int, bytes] = {}
         self._lock = threading.Lock()
-        self._pending: dict[str, Future[str | None]] = {}
-        self._queue: queue.Queue[Job | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._pending: dict[str, Future[Any]] = {}  # one render per file, however many ask at once
         self._bytes: int | None = None  # total size on disk, counted at the first write
 
     def path(self, digest: str, side: int) -> Path:
@@ -113,15 +108,18 @@ class ThumbnailCache:
         with self._lock:
             fut = self._pending.get(str(out))
             if fut is None:
-                fut = self._pending[str(out)] = Future()
-                self._queue.put(Job(source, str(out), side))
-                self._start()
+                fut = self._pending[str(out)] = self.pool.submit(render_task, Job(source, str(out), side))
         try:
-            reason = fut.result(timeout=WAIT_S)
-        except Exception as e:  # the dispatcher or pool broke: this photo's tile is grey
-            reason = f"{type(e).__name__}: {e}"
-        if reason is not None:
-            self.failed[str(out)] = reason
+            result = fut.result(timeout=WAIT_S)
+        except Exception as e:  # the dispatcher broke or timed out: this photo's tile is grey
+            result = f"{type(e).__name__}: {e}"
+        finally:
+            with self._lock:
+                self._pending.pop(str(out), None)
+        if isinstance(result, Crashed):
+            result = result.reason
+        if result is not None:
+            self.failed[str(out)] = result
             return None
         self._account(out)
         return out
@@ -132,48 +130,7 @@ class ThumbnailCache:
         return self._grey[side]
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    # -- the dispatcher: one thread owns the worker pool (which is not thread-safe) ---------------
-
-    def _start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._dispatch, name="thumbnails", daemon=True)
-            self._thread.start()
-
-    def _dispatch(self) -> None:
-        pool = WorkerPool(self.workers, timeout=self.timeout)
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                while True:  # everything asked meanwhile goes in the same round
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        self._run(pool, batch)
-                        return
-                    batch.append(nxt)
-                self._run(pool, batch)
-        finally:
-            pool.terminate()
-
-    def _run(self, pool: WorkerPool, batch: list[Job]) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # A crash or hang yields (out, why) for that job alone; the pool restarts for the rest.
-            for out, reason in pool.imap_unordered(_run_job, batch, on_failure=lambda job, why: (job.out, why)):
-                with self._lock:
-                    fut = self._pending.pop(out, None)
-                if fut is not None:
-                    fut.set_result(reason)
+        self.pool.close()
 
     # -- the size bound --------------------------------------------------------------------------
 
@@ -208,7 +165,3 @@ class ThumbnailCache:
                 total -= size
         self._bytes = total
 
-
-def _run_job(job: Job) -> tuple[str, str | None]:
-    """The worker's task: (out path, why it failed or None); keyed so the dispatcher finds its request."""
-    return job.out, render_task(job)
