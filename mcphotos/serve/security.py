@@ -17,6 +17,7 @@ Plain ASGI, not a Starlette middleware class: it runs before routing, for every 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import secrets
@@ -46,12 +47,35 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+@functools.lru_cache(maxsize=8)  # asked on every request; the machine's names are looked up once
 def host_names(bind_host: str, port: int) -> frozenset[str]:
-    """The Host header values this server answers to: loopback names, and ``--host`` if another."""
+    """The Host header values this server answers to: loopback names, and ``--host`` if another.
+
+    A wildcard ``--host`` (0.0.0.0, ::) also answers to this machine's name and its addresses,
+    never to whatever name a request brings (which is what DNS rebinding relies on).
+    """
     names = set(LOOPBACK_NAMES)
-    if bind_host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""):
-        names.add(f"[{bind_host}]" if ":" in bind_host else bind_host)
+    if bind_host in ("0.0.0.0", "::", ""):
+        names |= _own_names()
+    elif bind_host not in ("127.0.0.1", "localhost", "::1"):
+        names.add(_bracketed(bind_host))
     return frozenset(f"{n}:{port}".lower() for n in names)
+
+
+def _own_names() -> set[str]:
+    import socket
+
+    names = {socket.gethostname(), socket.getfqdn()}
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None)
+    except OSError:
+        infos = []
+    names |= {_bracketed(str(info[4][0])) for info in infos}
+    return {n for n in names if n}
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @dataclass(frozen=True)

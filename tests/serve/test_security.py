@@ -130,3 +130,15 @@ def test_uploads_are_size_capped_and_must_be_images(shapes_library, tmp_path: Pa
     r = small.post("/api/upload", files={"file": ("notes.jpg", io.BytesIO(b"just text"), "image/jpeg")})
     assert r.status_code == 415 and "not a supported image" in r.json()["error"]
     assert small.post("/api/upload", data={"other": "x"}).status_code == 400
+
+
+def test_a_wildcard_host_answers_to_this_machines_names_only() -> None:
+    import socket
+
+    from mcphotos.serve.security import host_names
+
+    names = host_names("0.0.0.0", PORT)
+    assert f"127.0.0.1:{PORT}" in names and f"{socket.gethostname()}:{PORT}".lower() in names
+    assert f"evil.example:{PORT}" not in names
+    assert host_names("192.168.1.5", PORT) == frozenset(
+        {f"127.0.0.1:{PORT}", f"localhost:{PORT}", f"[::1]:{PORT}", f"192.168.1.5:{PORT}"})
