@@ -1,6 +1,6 @@
 """How soon `mcphotos serve` answers: whole process, from exec to the first answered request.
 
-    python bench/serve_ready.py [--repeat 7] [--n 10000] [--weights FILE]
+    python bench/serve_ready.py [--repeat 7] [--n 10000] [--weights FILE] [--work DIR]
 
 The store is bench/serve_search.py's (N synthetic 512-d vectors with the ANN cache, for
 MobileCLIP2-S0 with random weights and its prepared ONNX runtime). Each run is a fresh
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serve_search import ROOT, build_store, new_queries
+from serve_search import ROOT, new_queries, prepared_store
 
 
 def one_run(env: dict[str, str], weights: Path, query: str) -> tuple[float, float, float, bool]:
@@ -63,23 +63,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--weights", type=Path)
+    ap.add_argument("--work", type=Path, help="as bench/serve_search.py --work: reuse a prepared store")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        t = Path(tmp)
-        weights = args.weights
-        if weights is None:
-            import open_clip
-            import torch
-
-            weights = t / "s0.pt"
-            torch.save(open_clip.create_model("MobileCLIP2-S0").state_dict(), weights)
-        home = t / "home"
-        env = {**os.environ, "MCPHOTOS_HOME": str(home), "XDG_CACHE_HOME": str(t / "cache")}
-        subprocess.run([sys.executable, "-m", "mcphotos", "models", "prepare", "--weights", str(weights)],
-                       env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        from mcphotos.library import Library
-
-        build_store(Library(home=home, weights=str(weights)), args.n)
+        weights, env = prepared_store(args.work or Path(tmp), args.n, args.weights)
         queries = new_queries(args.repeat + 1, int(time.time()))
         one_run(env, weights, queries[-1])  # untimed: the page cache holds the files from now on
         runs = [one_run(env, weights, queries[i]) for i in range(args.repeat)]

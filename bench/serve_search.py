@@ -1,6 +1,6 @@
 """API search latency of `mcphotos serve` over 10,000 photos, a NEW text query every time.
 
-    python bench/serve_search.py [--n 10000] [--queries 200] [--weights FILE]
+    python bench/serve_search.py [--n 10000] [--queries 200] [--weights FILE] [--work DIR]
 
 The store holds N clustered synthetic 512-d vectors (written with the Store API, one empty file
 per vector, as bench/find_latency.py does) with its ANN cache built as `index` builds it, for
@@ -63,26 +63,10 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--weights", type=Path)
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--work", type=Path, help="keep the checkpoint, runtime and store here, and reuse them next time")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        t = Path(tmp)
-        weights = args.weights
-        if weights is None:
-            import open_clip
-            import torch
-
-            weights = t / "s0.pt"
-            torch.save(open_clip.create_model("MobileCLIP2-S0").state_dict(), weights)
-        home = t / "home"
-        env = {**os.environ, "MCPHOTOS_HOME": str(home), "XDG_CACHE_HOME": str(t / "cache")}
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "mcphotos", "models", "prepare", "--weights", str(weights)],
-                       env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        print(f"prepared the ONNX runtime in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        from mcphotos.library import Library
-
-        lib = Library(home=home, weights=str(weights))
-        build_store(lib, args.n)
+        weights, env = prepared_store(args.work or Path(tmp), args.n, args.weights)
         proc = subprocess.Popen([sys.executable, "-m", "mcphotos", "serve", "--no-browser", "--port", "0",
                                  "--weights", str(weights)], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         try:
@@ -121,6 +105,30 @@ def main() -> None:
             walls, inside = [s[0] for s in samples], [s[1] for s in samples]
             print(f"| {name} | {len(samples)} | {statistics.median(walls):.1f} ms | {percentile(walls, 90):.1f} ms | "
                   f"{percentile(walls, 99):.1f} ms | {statistics.median(inside):.1f} ms |")
+
+
+def prepared_store(work: Path, n: int, weights: Path | None) -> tuple[Path, dict[str, str]]:
+    """(checkpoint, environment) of an N-photo store with the prepared runtime in ``work`` (made if missing)."""
+    work.mkdir(parents=True, exist_ok=True)
+    if weights is None:
+        weights = work / "s0.pt"
+        if not weights.exists():
+            import open_clip
+            import torch
+
+            torch.save(open_clip.create_model("MobileCLIP2-S0").state_dict(), weights)
+    home = work / f"home-{n}"
+    env = {**os.environ, "MCPHOTOS_HOME": str(home), "XDG_CACHE_HOME": str(work / "cache")}
+    if not (home / ".complete").exists():
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "mcphotos", "models", "prepare", "--weights", str(weights)],
+                       env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        print(f"prepared the ONNX runtime in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        from mcphotos.library import Library
+
+        build_store(Library(home=home, weights=str(weights)), n)
+        (home / ".complete").touch()
+    return weights, env
 
 
 def build_store(lib: object, n: int, dim: int = 512) -> None:
