@@ -15,13 +15,19 @@ from mcphotos.serve.facts import best_caption, file_format, photo_facts
 
 
 def status(ctx: ServeContext) -> dict:
+    """Counts from a connection of its own: answered at once, even while the warm-up holds the library."""
+    from mcphotos.store.database import DB_NAME, connect
+
     lib = ctx.library
-    with ctx.lock:
-        store = lib.store(create=False)
-        stats = store.stats()
-        engine = _engine_name(ctx)
-    return {"store": str(lib.store_dir), "model": lib.spec.name, "photos": stats.images, "files": stats.ok_files,
-            "engine": engine, "version": __version__, "quarantine": ctx.quarantine}
+    conn = connect(lib.store_dir / DB_NAME, readonly=True)
+    try:
+        photos = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+        files = conn.execute("SELECT COUNT(*) FROM files WHERE status = 'ok'").fetchone()[0]
+    finally:
+        conn.close()
+    return {"store": str(lib.store_dir), "model": lib.spec.name, "photos": photos, "files": files,
+            "engine": _engine_name(ctx), "version": __version__, "quarantine": ctx.quarantine,
+            "warm": ctx.warm is not None}
 
 
 def _engine_name(ctx: ServeContext) -> str:

@@ -1,57 +1,43 @@
-"""The file that names a running server: ``<user runtime dir>/mcphotos/serve-<store id>.json``.
+"""The file that names a running server: ``serve-<store id>.json`` beside the warm socket.
 
-It holds the token, port and pid, so a client of the same user (the CLI's warm-model client,
-a script) can reach the server without the URL; mode 0600 in a 0700 directory, because the
-token is the key to the person's photos. Removed when the server stops.
+It holds the URL, token, port and pid, so a client of the same user (a script, the CLI) can reach
+the server without the printed URL; mode 0600 in the private runtime folder that warm/paths.py
+chooses and checks (the token is the key to the person's photos). Removed when the server stops.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import warnings
 from pathlib import Path
 
-
-def runtime_folder() -> Path:
-    """``<user runtime dir>/mcphotos``, created with mode 0700."""
-    import platformdirs
-
-    with warnings.catch_warnings():  # "XDG_RUNTIME_DIR is not set": the fallback is fine, and ours to pick
-        warnings.simplefilter("ignore")
-        folder = Path(platformdirs.user_runtime_dir("mcphotos"))
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
-    return folder
+from mcphotos.errors import McPhotosError
+from mcphotos.warm.paths import serve_info_path
 
 
-def store_id(store_dir: str | os.PathLike[str]) -> str:
-    """A short stable name of a store directory (the same store, the same name, in any process)."""
-    return hashlib.sha256(os.fsencode(os.path.abspath(store_dir))).hexdigest()[:16]
-
-
-def runfile_path(store_dir: str | os.PathLike[str]) -> Path:
-    return runtime_folder() / f"serve-{store_id(store_dir)}.json"
-
-
-def write_runfile(store_dir: str | os.PathLike[str], token: str, host: str, port: int) -> Path:
+def write_runfile(store_dir: Path | str, token: str, host: str, port: int, url: str) -> Path:
     """Write the file atomically, readable by this user only; its path."""
-    path = runfile_path(store_dir)
+    path = serve_info_path(store_dir, create=True)
+    if path is None:
+        raise McPhotosError("no private runtime folder for the server's token file (the user runtime dir and "
+                            "the temporary folder are not private to this user)")
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump({"url": f"http://{_netloc(host, port)}/", "host": host, "port": port, "token": token,
-                   "pid": os.getpid(), "store": os.path.abspath(store_dir)}, f)
+        json.dump({"url": url, "host": host, "port": port, "token": token, "pid": os.getpid(),
+                   "store": os.path.realpath(store_dir)}, f)
     os.replace(tmp, path)
     return path
 
 
-def read_runfile(store_dir: str | os.PathLike[str]) -> dict | None:
+def read_runfile(store_dir: Path | str) -> dict | None:
     """The running server's record for this store, or None (no file, unreadable, or its process is gone)."""
+    path = serve_info_path(store_dir)
+    if path is None:
+        return None
     try:
-        data = json.loads(runfile_path(store_dir).read_text())
+        data = json.loads(path.read_text())
         os.kill(int(data["pid"]), 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -61,7 +47,3 @@ def read_runfile(store_dir: str | os.PathLike[str]) -> dict | None:
 def remove_runfile(path: Path) -> None:
     with contextlib.suppress(OSError):
         path.unlink()
-
-
-def _netloc(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -5,8 +5,10 @@ knows it. The URL is handed to ``on_ready`` only once uvicorn accepts connection
 SIGTERM stop it gracefully and the process then exits 0 (uvicorn alone re-raises the signal after
 its shutdown, which would kill the process instead); the run file is removed on the way out.
 
-While it starts, the ONNX text tower opens in a background thread and the search index loads, so
-the first query does not pay for them; torch is never imported here.
+Beside the app it runs the CLI's warm model (mcphotos/warm/server.py) on the same library and lock;
+that opens the ONNX text tower and the search index in a background thread while the server
+starts, so neither the first query in the page nor the CLI's pays for them. With a prepared
+runtime, torch is never imported.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import sys
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from mcphotos.serve.app import create_app
 from mcphotos.serve.runfile import remove_runfile, write_runfile
 from mcphotos.serve.security import new_token
+from mcphotos.warm.server import WarmServer
 
 if TYPE_CHECKING:
     from mcphotos.library import Library
@@ -72,14 +75,26 @@ def url_host(host: str) -> str:
 def serve(library: Library, options: ServeOptions, on_ready: Callable[[str], None],
           on_warning: Callable[[str], None]) -> None:
     """Serve until SIGINT or SIGTERM. ``on_ready(url)`` once it answers; ``on_warning`` for notes."""
+    library.store(create=False)  # no store: one clear line now, not an error page later
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
     token = new_token()
-    library.store(create=False)  # no store: one clear line now, not an error page later
     app = create_app(library, token, options.host, port, options.quarantine)
     ctx = app.context  # type: ignore[attr-defined]
-    warm = threading.Thread(target=_warm_up, args=(ctx, on_warning), name="warm-up", daemon=True)
-    url = f"http://{url_host(options.host)}:{port}/?token={token}"
+    base = f"http://{url_host(options.host)}:{port}/"
+    if library.engines().manifest() is None:
+        on_warning("the fast runtime is not prepared for this model: new text queries need torch, loaded in the "
+                   "background now (seconds); `mcphotos models prepare` avoids that")
+    # The CLI's warm model: the same library, behind the app's lock. It opens the text tower and the
+    # search index in its own thread; a second server for this store is refused here, before serving.
+    warm = WarmServer(library, lock=ctx.lock, url=base)
+    try:
+        warm.start()
+    except BaseException:
+        sock.close()
+        raise
+    ctx.warm = warm
+    url = f"{base}?token={token}"
     _quiet_logs(options.access_log)
     config = uvicorn.Config(app, log_config=None, access_log=options.access_log, lifespan="off",
                             server_header=False, ws="none", timeout_graceful_shutdown=5)
@@ -87,9 +102,8 @@ def serve(library: Library, options: ServeOptions, on_ready: Callable[[str], Non
 
     def ready() -> None:
         nonlocal runfile
-        runfile = write_runfile(library.store_dir, token, options.host, port)
+        runfile = write_runfile(library.store_dir, token, options.host, port, base)
         on_ready(url)
-        warm.start()
         if options.open_browser:
             threading.Thread(target=_open_browser, args=(url,), daemon=True).start()
 
@@ -99,6 +113,7 @@ def serve(library: Library, options: ServeOptions, on_ready: Callable[[str], Non
     finally:
         if runfile is not None:
             remove_runfile(runfile)
+        warm.close()
         sock.close()
         if ctx.thumbs is not None:
             ctx.thumbs.close()
@@ -126,27 +141,6 @@ class _Server(uvicorn.Server):
         finally:
             for sig, handler in original.items():
                 signal.signal(sig, handler)
-
-
-def _warm_up(ctx: Any, on_warning: Callable[[str], None]) -> None:
-    """Open the text tower and load the search index now, so the first new query is fast."""
-    import numpy as np
-
-    lib = ctx.library
-    try:
-        if lib.engines().manifest() is None:
-            on_warning("the fast runtime is not prepared for this model: the first new text query loads "
-                       "torch (seconds); `mcphotos models prepare` avoids that")
-        else:
-            prefetch = getattr(lib.engine(), "prefetch", None)
-            if prefetch is not None:
-                prefetch("text")
-        with ctx.lock:
-            dim = lib.store(create=False).dim()
-            if dim is not None:
-                lib.search_vector(np.ones(dim, dtype=np.float32) / np.sqrt(dim), k=1)  # loads the ANN index
-    except Exception as e:  # the first request will say what is wrong, in its answer
-        log.debug("warm-up failed: %s", e)
 
 
 def _open_browser(url: str) -> None:

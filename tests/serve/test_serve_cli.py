@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def serve_env(tmp_path: Path) -> dict[str, str]:
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
+    """A private runtime dir short enough for the warm socket's path (sun_path: ~100 bytes), and a cache dir."""
+    run = Path(tempfile.mkdtemp(prefix="mcp-", dir="/tmp"))
+    os.chmod(run, 0o700)
+    atexit.register(shutil.rmtree, run, True)
+    (tmp_path / "run").symlink_to(run)
     return {**os.environ, "XDG_RUNTIME_DIR": str(run), "XDG_CACHE_HOME": str(tmp_path / "cache"),
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
@@ -62,12 +68,18 @@ def test_serve_prints_the_url_answers_and_stops_cleanly_on_sigterm(shapes_store,
         assert len(runfiles) == 1 and (runfiles[0].stat().st_mode & 0o777) == 0o600
         record = json.loads(runfiles[0].read_text())
         assert (record["token"], record["pid"], record["port"]) == (token, proc.pid, int(base.rsplit(":", 1)[1]))
+        assert len(list((tmp_path / "run" / "mcphotos").glob("warm-*.sock"))) == 1  # the CLI's warm model
+        second = subprocess.run([sys.executable, "-m", "mcphotos", "serve", "--no-browser", "--port", "0",
+                                 "--store", str(home), *tiny_args], env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 1 and second.stdout == "" and len(second.stderr.strip().splitlines()) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert out == ""  # the URL was the only line on stdout
     assert not list((tmp_path / "run" / "mcphotos").glob("serve-*.json"))
+    assert not list((tmp_path / "run" / "mcphotos").glob("warm-*.sock"))
 
 
 def test_another_host_warns_and_still_needs_the_token(shapes_store, tiny_args, tmp_path: Path) -> None:
