@@ -6,8 +6,8 @@ SIGTERM stop it gracefully and the process then exits 0 (uvicorn alone re-raises
 its shutdown, which would kill the process instead); the run file is removed on the way out.
 
 Beside the app it runs the CLI's warm model (mcphotos/warm/server.py) on the same library and lock;
-that opens the ONNX text tower and the search index in a background thread while the server
-starts, so neither the first query in the page nor the CLI's pays for them. With a prepared
+that opens the ONNX text tower and the search index in a background thread once the server
+answers, so neither the first query in the page nor the CLI's pays for them. With a prepared
 runtime, torch is never imported.
 """
 
@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from mcphotos.errors import McPhotosError
 from mcphotos.serve.app import create_app
-from mcphotos.serve.runfile import remove_runfile, write_runfile
+from mcphotos.serve.runfile import read_runfile, remove_runfile, write_runfile
 from mcphotos.serve.security import new_token
-from mcphotos.warm.server import WarmServer
+from mcphotos.warm.server import WarmServer, WarmServerRunning
 
 if TYPE_CHECKING:
     from mcphotos.library import Library
@@ -85,15 +86,14 @@ def serve(library: Library, options: ServeOptions, on_ready: Callable[[str], Non
     if library.engines().manifest() is None:
         on_warning("the fast runtime is not prepared for this model: new text queries need torch, loaded in the "
                    "background now (seconds); `mcphotos models prepare` avoids that")
-    # The CLI's warm model: the same library, behind the app's lock. It opens the text tower and the
-    # search index in its own thread; a second server for this store is refused here, before serving.
-    warm = WarmServer(library, lock=ctx.lock, url=base)
-    try:
-        warm.start()
-    except BaseException:
+    running = read_runfile(library.store_dir)
+    if running is not None:
         sock.close()
-        raise
-    ctx.warm = warm
+        raise WarmServerRunning(f"mcphotos serve already runs for this store (pid {running['pid']}, "
+                                f"{running['url']})", "stop it first, or open its page")
+    # The CLI's warm model: the same library, behind the app's lock. It opens the text tower and the
+    # search index in its own thread, started once the app answers (not to slow the start).
+    warm = WarmServer(library, lock=ctx.lock, url=base)
     url = f"{base}?token={token}"
     _quiet_logs(options.access_log)
     config = uvicorn.Config(app, log_config=None, access_log=options.access_log, lifespan="off",
@@ -104,6 +104,11 @@ def serve(library: Library, options: ServeOptions, on_ready: Callable[[str], Non
         nonlocal runfile
         runfile = write_runfile(library.store_dir, token, options.host, port, base)
         on_ready(url)
+        try:
+            warm.start()
+            ctx.warm = warm
+        except McPhotosError as e:  # another process took the socket meanwhile: the page still works
+            on_warning(f"no warm model for the CLI: {e}")
         if options.open_browser:
             threading.Thread(target=_open_browser, args=(url,), daemon=True).start()
 
