@@ -3,8 +3,8 @@
     python bench/warm_find.py [--repeat 9] [--photos ../shared/photos] [--weights FILE] [--home DIR]
 
 The store holds the photos of --photos indexed with random MobileCLIP2-S0 weights (timing does
-not depend on the weights' values) and its prepared ONNX runtime. A WarmServer (what
-`mcphotos serve` runs) listens in a separate process for that store; each row is a fresh
+not depend on the weights' values) and its prepared ONNX runtime. `mcphotos serve --no-browser`
+runs for that store (its warm socket in a fresh XDG_RUNTIME_DIR); each row is a fresh
 `python -m mcphotos find "<words never asked>" -k 5`, timed from outside with the peak memory
 of its process tree, alternately through the server and with MCPHOTOS_NO_WARM=1 (its own ONNX
 Runtime engine, search index and store). Runs alternate, so both see the same machine load.
@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -29,21 +31,6 @@ import time
 from pathlib import Path
 
 from startup import ROOT, WORDS, measure  # bench/startup.py: one fresh process, timed, with its peak
-
-SERVER = """
-import sys, time
-from mcphotos.library import Library
-from mcphotos.warm.server import WarmServer
-lib = Library(home=sys.argv[1], weights=sys.argv[2])
-srv = WarmServer(lib)
-srv.start()
-srv.ready.wait(120)
-print("ready", flush=True)
-sys.stdin.read()  # until the bench closes our stdin
-print(dict(srv.requests), flush=True)
-srv.close()
-lib.close()
-"""
 
 
 def run(args: list[str], env: dict[str, str]) -> str:
@@ -78,13 +65,16 @@ def main() -> None:
         status = json.loads(run(["status", "--json", *w], env))
         assert status["runtime"], "the ONNX runtime should be prepared"
         local_env = {**env, "MCPHOTOS_NO_WARM": "1"}
-        server = subprocess.Popen([sys.executable, "-c", SERVER, str(home), str(weights)], env=env, cwd=ROOT,
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert server.stdout is not None and server.stdin is not None
+        server = subprocess.Popen([sys.executable, "-m", "mcphotos", "serve", "--no-browser", "--port", "0", *w],
+                                  env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert server.stdout is not None
         t0 = time.perf_counter()
-        assert server.stdout.readline().strip() == "ready"
+        assert server.stdout.readline().startswith("http://")
+        while not (status := json.loads(run(["status", "--json", *w], env)))["server"]:
+            time.sleep(0.05)  # the warm socket follows the URL line
         ready_s = time.perf_counter() - t0
-        words = iter(f"{a} {b} {n}" for n, (a, b) in enumerate(zip(WORDS * 50, WORDS[3:] * 50, strict=False)))
+        salt = secrets.token_hex(3)  # never asked before, in this store or any earlier run on it
+        words = iter(f"{a} {b} {salt}{n}" for n, (a, b) in enumerate(zip(WORDS * 50, WORDS[3:] * 50, strict=False)))
 
         def find(query: str, e: dict[str, str]) -> tuple[float, float]:
             return measure(["find", query, "-k", "5", *w], e)
@@ -102,13 +92,13 @@ def main() -> None:
         with sqlite3.connect(db) as conn:
             conn.execute("DELETE FROM text_cache WHERE text = ?", (query,))
         alone = run(["find", query, "-k", "20", "--json", *w], local_env)
-        server.stdin.close()
-        counts = server.stdout.readline().strip()
+        counts = json.loads(run(["status", "--json", *w], env))["server"]["requests"]
+        server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     uptime = os.getloadavg()
     print(f"store: {status['files']} photos, MobileCLIP2-S0 (random weights), onnx runtime prepared; "
-          f"{os.cpu_count()} cores, load average {uptime[0]:.1f}; server ready in {ready_s:.2f} s "
-          f"(process start to model and index open)")
+          f"{os.cpu_count()} cores, load average {uptime[0]:.1f}; `mcphotos serve`: its warm socket answered "
+          f"{ready_s:.2f} s after it started (polled with `mcphotos status`)")
     print(f"server requests: {counts}; results identical: {through == alone} "
           f"({len(through.splitlines())} hits compared)")
     print()

@@ -17,9 +17,12 @@ Plain ASGI, not a Starlette middleware class: it runs before routing, for every 
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -38,6 +41,24 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; object-src 'none'; base-
        "frame-ancestors 'none'; form-action 'self'")
 SECURITY_HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+# The page a browser gets when refused. It may not load the app's stylesheet (that needs the token),
+# so its one inline style is allowed by its hash, on this response only; nothing else runs.
+REFUSAL_STYLE = (
+    ":root{color-scheme:light dark;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',sans-serif}"
+    "body{margin:0;min-height:100vh;display:grid;place-items:center;background:#f6f7fb;color:#171a23}"
+    "main{max-width:34rem;margin:1.5rem;padding:2rem 2.25rem;border-radius:14px;background:#fff;"
+    "box-shadow:0 4px 16px rgb(16 24 40/8%)}h1{font-size:1.25rem;margin:0 0 .75rem}"
+    "p{line-height:1.5;margin:.5rem 0}.muted{color:#646b7d}code{font-family:ui-monospace,monospace;"
+    "background:rgb(91 91 240/12%);padding:.1rem .35rem;border-radius:6px}"
+    "@media (prefers-color-scheme:dark){body{background:#0f1117;color:#e8eaf1}main{background:#181b24}"
+    ".muted{color:#969db0}}")
+REFUSAL_PAGE = ("<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport "
+                "content='width=device-width,initial-scale=1'><title>mcphotos: open the link it printed</title>"
+                f"<style>{REFUSAL_STYLE}</style><main><h1>mcphotos</h1><p>{{message}}.</p>"
+                "<p class=muted>The link with <code>?token=…</code> is the first line <code>mcphotos serve</code> "
+                "prints; <code>mcphotos status</code> shows whether a server runs.</p></main>")
+REFUSAL_CSP = CSP.replace("default-src 'self'", "default-src 'none'") + \
+    "; style-src 'sha256-" + base64.b64encode(hashlib.sha256(REFUSAL_STYLE.encode()).digest()).decode() + "'"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -178,15 +199,17 @@ def _with_security_headers(send: Send) -> Send:
 async def _refuse(scope: Scope, headers: dict[str, str], send: Send, verdict: Verdict) -> None:
     wants_page = scope["method"] == "GET" and "text/html" in headers.get("accept", "") \
         and not scope["path"].startswith("/api/")
+    extra: list[tuple[bytes, bytes]] = []
     if wants_page:
-        body = (f"<!doctype html><meta charset=utf-8><title>mcphotos</title>"
-                f"<p>{_escape(verdict.message)}.</p>").encode()
+        message = re.sub(r"`([^`]+)`", r"<code>\1</code>", _escape(verdict.message))
+        body = REFUSAL_PAGE.replace("{message}", message).encode()
         kind = b"text/html; charset=utf-8"
+        extra = [(b"content-security-policy", REFUSAL_CSP.encode())]
     else:
         body = json.dumps({"error": verdict.message}).encode()
         kind = b"application/json"
     await send({"type": "http.response.start", "status": verdict.status,
-                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *extra]})
     await send({"type": "http.response.body", "body": body})
 
 

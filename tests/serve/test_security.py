@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,13 @@ def test_a_browser_without_the_token_gets_a_page_saying_what_to_open(anon) -> No
     r = anon.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
     assert r.status_code == 401 and r.headers["content-type"].startswith("text/html")
     assert "mcphotos serve" in r.text and TOKEN not in r.text
+    # Its one inline style is allowed by its hash; nothing else may load or run on it.
+    policy = dict(part.strip().split(" ", 1) for part in r.headers["content-security-policy"].split(";"))
+    assert policy["default-src"] == "'none'" and "script-src" not in policy
+    style = re.search(r"<style>(.*?)</style>", r.text, re.S)
+    assert style is not None
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    assert policy["style-src"] == f"'sha256-{digest}'"
 
 
 @pytest.mark.parametrize("host", ["evil.example", f"evil.example:{PORT}", "127.0.0.1:1", f"192.168.1.2:{PORT}", ""])

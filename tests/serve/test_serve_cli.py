@@ -69,6 +69,20 @@ def test_serve_prints_the_url_answers_and_stops_cleanly_on_sigterm(shapes_store,
         record = json.loads(runfiles[0].read_text())
         assert (record["token"], record["pid"], record["port"]) == (token, proc.pid, int(base.rsplit(":", 1)[1]))
         assert len(list((tmp_path / "run" / "mcphotos").glob("warm-*.sock"))) == 1  # the CLI's warm model
+        # A CLI find of the same store answers through this process: it imports neither ONNX Runtime nor hnswlib.
+        probe = ("import sys, runpy; sys.argv = ['mcphotos', *sys.argv[1:]]\n"
+                 "try:\n    runpy.run_module('mcphotos', run_name='__main__')\n"
+                 "finally:\n    print(sorted(m for m in ('onnxruntime', 'hnswlib') if m in sys.modules),"
+                 " file=sys.stderr)\n")
+        found = subprocess.run([sys.executable, "-c", probe, "find", "a purple star never asked", "-k", "2",
+                                "--paths", "--store", str(home), *tiny_args], env=env, capture_output=True,
+                               text=True, timeout=60)
+        assert found.returncode == 0 and len(found.stdout.splitlines()) == 2, found.stderr
+        assert found.stderr.strip().splitlines()[-1] == "[]", found.stderr
+        status = json.loads(subprocess.run([sys.executable, "-m", "mcphotos", "status", "--json", "--store",
+                                            str(home), *tiny_args], env=env, capture_output=True, text=True,
+                                           timeout=60, check=True).stdout)["server"]
+        assert status["pid"] == proc.pid and status["requests"].get("find") == 1
         second = subprocess.run([sys.executable, "-m", "mcphotos", "serve", "--no-browser", "--port", "0",
                                  "--store", str(home), *tiny_args], env=env, capture_output=True, text=True,
                                 timeout=60)

@@ -81,13 +81,14 @@ export function toast(message, { action = null, onAction = null, kind = "info", 
 
 // -- formatting -----------------------------------------------------------------------------------
 
+// Binary units, as the CLI and the keeper reasons the server sends ("largest file: 89.5 KiB") write them.
 export function formatBytes(n) {
   if (n === null || n === undefined) return "–";
-  const units = ["B", "KB", "MB", "GB", "TB"];
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   let v = n;
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
-  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return `${i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 }
 
 /** "2024-05-01T10:00:00" -> "1 May 2024, 10:00" in the reader's locale; null -> "no date". */
