@@ -18,8 +18,7 @@ import numpy as np
 
 from mcphotos.errors import ImageError
 from mcphotos.indexing.hashing import hash_bytes
-from mcphotos.indexing.imaging import PreprocessSpec
-from mcphotos.indexing.raw import decode_file_for_model
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.models.encoder import Encoder
 from mcphotos.search.nearest import text_vectors
 from mcphotos.store.database import Store
@@ -83,6 +82,8 @@ class Vectors:
                 out[given] = PhotoVector(given, digest, stored, True)
             else:
                 pending.append((given, digest, data or Path(path).read_bytes(), path))
+        if pending:
+            from mcphotos.indexing.raw import decode_file_for_model  # Pillow and the decoders: only to decode
         for start in range(0, len(pending), EMBED_BATCH):
             batch, pixels = [], []
             for given, digest, data, path in pending[start:start + EMBED_BATCH]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
 from mcphotos.cli.common import JsonOpt, app, handle_errors
@@ -48,6 +47,8 @@ def embed(
         rows = [{"path": e.path, "hash": e.hash, "vector": e.vector, "cached": e.cached} for e in found]
         names = [e.path for e in found]
     if out:
+        import numpy as np
+
         side = write_npy(Path(out), np.stack([r["vector"] for r in rows]), names)
         typer.echo(f"wrote {len(rows)} vectors to {display_path(out)} and {'texts' if text else 'paths'} to "
                    f"{display_path(str(side))}", err=True)

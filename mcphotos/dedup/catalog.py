@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mcphotos.dedup import perceptual as pc
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.store.database import Store, decode_path, encode_path, prefix_range
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from mcphotos.dedup.choices import KeepPolicy, Role, Tier
 from mcphotos.dedup.keeper import choose_keeper, parse_policy
 from mcphotos.enums import parse_choice
 from mcphotos.errors import UsageError
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.store.database import Store
 from mcphotos.store.dismissals import pairs_among
 

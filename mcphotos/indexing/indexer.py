@@ -18,7 +18,7 @@ import numpy as np
 from mcphotos.background import Background
 from mcphotos.errors import Interrupted, McPhotosError
 from mcphotos.indexing.companions import RawPairs, find_companions
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.indexing.raw import NEEDS_EXTRA, is_raw, raw_support
 from mcphotos.indexing.remotestage import RemoteEmbedder, RemoteStage
 from mcphotos.indexing.roots import OfflineRoot, RootTracker

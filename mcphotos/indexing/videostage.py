@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.indexing.workers import DecodedVideoFile, Failed, WorkerPool, video_task
 from mcphotos.store.database import FileRecord, ImageRecord
 from mcphotos.store.videos import VideoRecord, put_videos

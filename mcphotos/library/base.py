@@ -10,20 +10,24 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcphotos.enums import parse_choice
 from mcphotos.indexing.hashing import HASH_NAME
-from mcphotos.indexing.imaging import PreprocessSpec
-from mcphotos.indexing.roots import RootStatus, root_states
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.models.encoder import Encoder
 from mcphotos.models.engines import EngineKind, Engines
 from mcphotos.models.registry import ModelSpec, default_home, resolve_model
 from mcphotos.notices import Forwarding, WarningCallback
-from mcphotos.store.database import Store, StoreStats
-from mcphotos.vectors import Vectors
+
+# numpy, the store's module and the vectors' are imported where they are used: a command that
+# the warm server answers (warm/) opens none of them, and importing them costs it most of its time.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mcphotos.indexing.roots import RootStatus
+    from mcphotos.store.database import Store, StoreStats
+    from mcphotos.vectors import Vectors
 
 _L = TypeVar("_L", bound="LibraryBase")
 
@@ -94,6 +98,8 @@ class LibraryBase:
 
     def store(self, create: bool = True) -> Store:
         if self._store is None:
+            from mcphotos.store.database import Store
+
             self._store = Store(self.store_dir, self.identity(), create=create)
         return self._store
 
@@ -181,16 +187,23 @@ class LibraryBase:
 
     def vectors(self) -> Vectors:
         """Photo and text vectors for any feature: the store's, else computed (see vectors.py)."""
+        from mcphotos.vectors import Vectors
+
         store = self.store(create=False) if (self.store_dir / "store.db").exists() else None
         return Vectors(store, self.engine, self.preprocess)
 
+    def _store_vectors(self) -> Vectors:
+        from mcphotos.vectors import Vectors
+
+        return Vectors(self.store(), self.engine, self.preprocess)
+
     def text_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of ``texts`` through the store's text cache (the store is created if need be)."""
-        return Vectors(self.store(), self.engine, self.preprocess).texts(texts)
+        return self._store_vectors().texts(texts)
 
     def logit_scale(self) -> float:
         """The model's logit scale, remembered in the store so cached prompts need no model load."""
-        return Vectors(self.store(), self.engine, self.preprocess).logit_scale()
+        return self._store_vectors().logit_scale()
 
     def _record_engines(self) -> None:
         """Remember which engine ran each job, for ``status`` (written only when it changed)."""
@@ -233,6 +246,8 @@ class LibraryBase:
         if exists:
             store = self.store(create=False)
             stats = store.stats()
+            from mcphotos.indexing.roots import root_states  # the walker's modules: not for every command
+
             roots = tuple(root_states(store))
             ann = self.ann()
             problem = ann.problem()

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from mcphotos.library.base import LibraryBase
-from mcphotos.vectors import Vectors
 
 if TYPE_CHECKING:
     from mcphotos.captions.captioning import CaptionResult, ProgressCallback
@@ -20,7 +19,7 @@ class CaptionMixin(LibraryBase):
         """Photo-caption scores with this library's model (stored photo vectors reused by content hash)."""
         from mcphotos.captions.scoring import Scorer
 
-        return Scorer(Vectors(self.store(), self.engine, self.preprocess))
+        return Scorer(self._store_vectors())
 
     def caption(self, paths: Sequence[str], spec: CaptionerSpec, decoding: Decoding, load: Callable[[], Captioner],
                 refresh: bool = False, on_progress: ProgressCallback | None = None,

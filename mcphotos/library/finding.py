@@ -7,17 +7,20 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from mcphotos.library.base import LibraryBase, absolute
-from mcphotos.search.cutoff import Cut
-from mcphotos.search.nearest import SearchFilter, SearchHit, search
-from mcphotos.search.query import FindSpec, Term, combine
+from mcphotos.search.hits import SearchHit
+from mcphotos.search.query import FindSpec, Term
 
+# numpy, the search and the cut-offs are imported where a search runs here: a find that the warm
+# server answers (warm/) needs none of them, and importing them is most of such a find's time.
 if TYPE_CHECKING:
+    import numpy as np
+
     from mcphotos.export import Embedding, ExportReport
     from mcphotos.ocr.textstore import TextMatch
     from mcphotos.search.albums import Album, SyncReport
+    from mcphotos.search.cutoff import Cut
+    from mcphotos.search.nearest import SearchFilter
 
 
 class FindMixin(LibraryBase):
@@ -34,6 +37,8 @@ class FindMixin(LibraryBase):
         remote = self._warm_find(spec)
         if remote is not None:
             return remote
+        from mcphotos.search.cutoff import Cut
+
         self.store(create=False)
         terms = spec.terms()
         matches = self.text_matches(spec.contains) if spec.contains else None
@@ -111,6 +116,8 @@ class FindMixin(LibraryBase):
 
     def search_vector(self, vector: np.ndarray, k: int = 20, min_score: float | None = None,
                       filters: SearchFilter | None = None, cut: Cut | None = None) -> list[SearchHit]:
+        from mcphotos.search.nearest import search
+
         store = self.store(create=False)
         if store.dim() is None:
             ann = None
@@ -133,6 +140,10 @@ class FindMixin(LibraryBase):
 
     def query_vector(self, terms: Sequence[Term]) -> np.ndarray:
         """The unit vector of combined ``terms`` (see search/query.py for the math)."""
+        import numpy as np
+
+        from mcphotos.search.query import combine
+
         texts = [t.value for t in terms if t.kind == "text"]
         images = [t.value for t in terms if t.kind == "image"]
         text_vecs = iter(self.text_vectors(texts)) if texts else iter(())
@@ -142,6 +153,8 @@ class FindMixin(LibraryBase):
 
     def filters_for(self, spec: FindSpec, matches: dict[int, TextMatch] | None = None) -> SearchFilter:
         """The spec's filters; the photos allowed are those with every tag and, with --contains, the text."""
+        from mcphotos.search.nearest import SearchFilter
+
         ids = self.tag_image_ids(spec.tags)
         if spec.contains:
             found = frozenset(matches if matches is not None else self.text_matches(spec.contains))
@@ -188,6 +201,8 @@ class FindMixin(LibraryBase):
                 break
             hits += [SearchHit(p, m.score, h, snippet=m.snippet) for p, h in sorted(files.get(i, []))
                      if os.path.exists(p)]
+        from mcphotos.search.cutoff import Cut
+
         cut = Cut(spec.relative, spec.auto_cut)
         if cut.active:
             scores = {h.hash: h.score for h in hits}  # copies share their image's score; dicts keep rank order

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mcphotos.library.base import LibraryBase, absolute
-from mcphotos.store.database import Store
 
 if TYPE_CHECKING:
     from mcphotos.dedup.actions import ActionReport, Move, Progress
@@ -60,7 +59,7 @@ class DedupMixin(LibraryBase):
               keep: str = "largest", exists: Callable[[str], bool] = os.path.exists) -> DedupReport:
         """Duplicate groups among the indexed photos. Never loads the model."""
         from mcphotos.dedup.finder import find_duplicates
-        from mcphotos.indexing.imaging import PreprocessSpec
+        from mcphotos.indexing.preprocess_spec import PreprocessSpec
 
         store = self.store(create=False)
         raw = store.get_meta("preprocess")
@@ -160,6 +159,7 @@ class DismissedPhotos:
 def undo_journal(journal: str, on_item: Progress | None = None) -> ActionReport:
     """Put back what a dedup action changed, from its journal, in the store the journal names."""
     from mcphotos.dedup.actions import read_journal, undo
+    from mcphotos.store.database import Store
 
     entries = read_journal(journal)
     with Store(entries[0]["store"], create=False) as store, store.writer_lock():

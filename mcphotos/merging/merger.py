@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcphotos.errors import Interrupted, McPhotosError
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.merging.sources import MergeSource, SourceImage
 from mcphotos.store.database import ImageRecord, Store, blob_to_vector
 from mcphotos.store.dismissals import insert_rows

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mcphotos.errors import ModelLoadError
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.models.registry import OPEN_CLIP_HUB_FILES, ModelSpec, cached_hub_file, default_tag, unknown_model_hint
 
 log = logging.getLogger(__name__)

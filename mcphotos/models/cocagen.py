@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mcphotos.errors import UsageError
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 
 log = logging.getLogger(__name__)
 

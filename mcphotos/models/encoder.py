@@ -7,11 +7,12 @@ satisfy it, so indexing, search, scoring, captions and export depend on this, no
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 
-from mcphotos.indexing.imaging import PreprocessSpec
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Encoder(Protocol):

@@ -26,7 +26,7 @@ from typing import Any
 
 from mcphotos.enums import StrEnum
 from mcphotos.errors import ModelLoadError
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.models.encoder import Encoder
 from mcphotos.models.registry import ModelSpec
 from mcphotos.models.runtime import Manifest, RuntimeDamaged, matches, read_manifest, runtime_dir, verify

@@ -19,7 +19,7 @@ import numpy as np
 
 from mcphotos.background import Background
 from mcphotos.errors import ModelLoadError
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.models.runtime import Manifest
 from mcphotos.models.tokenizer import ClipTokenizer
 

@@ -45,18 +45,20 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mcphotos.errors import UsageError
+
+if TYPE_CHECKING:  # numpy where the scores are: find's options build a Cut before anything is searched
+    import numpy as np
+
+    Scores = Sequence[float] | np.ndarray  # scores, best first where it matters: a list or a numpy vector
 
 SAMPLE = 1024  # photos scored to estimate the spread of unrelated scores
 GAP_SIGMAS = 1.5
 STEP_RATIO = 4.0
 STEP_SHARE = 0.15
 REACH_P = 0.01  # the chance that the top unrelated photo of a Gaussian library exceeds ``reach``
-
-Scores = Sequence[float] | np.ndarray  # scores, best first where it matters: a list or a numpy vector
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ def relative_count(scores: Scores, fraction: float) -> int:
 
 def robust_sigma(background: Scores) -> float:
     """Spread of ``background`` scores that a few outliers (the real matches) cannot inflate."""
+    import numpy as np
+
     b = np.asarray(background, dtype=np.float64)
     if len(b) < 2:
         return 0.0
@@ -111,6 +115,8 @@ def robust_sigma(background: Scores) -> float:
 
 def background_stats(background: Scores, population: int | None = None) -> Background:
     """The :class:`Background` of a sample of scores drawn from ``population`` photos (default: the sample)."""
+    import numpy as np
+
     b = np.asarray(background, dtype=np.float64)
     return Background(float(np.median(b)) if len(b) else 0.0, robust_sigma(b),
                       len(b) if population is None else population)
@@ -118,6 +124,8 @@ def background_stats(background: Scores, population: int | None = None) -> Backg
 
 def gap_count(scores: Scores, k: int, background: Background | None) -> int:
     """Number of leading scores to keep after the automatic gap cut (see the module docstring)."""
+    import numpy as np
+
     s = np.asarray(scores, dtype=np.float64)
     n = len(s)
     if n < 2 or background is None:

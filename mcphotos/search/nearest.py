@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mcphotos.search.cutoff import SAMPLE, Cut, background_stats, cut_count
+from mcphotos.search.hits import SearchHit
 from mcphotos.store.ann import AnnIndex, exact_search
 from mcphotos.store.database import Store, decode_path, prefix_range
 from mcphotos.store.sql import chunks
@@ -28,15 +29,6 @@ EXACT_LIMIT = 5_000
 
 # The capture date a filter sees is EXIF DateTimeOriginal (a naive local time, as cameras
 # write it, stored as ISO 8601 by the indexer), or else the file's mtime read in local time.
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    path: str
-    score: float
-    hash: str
-    frame_s: float | None = None  # a video's best frame: its time from the start (None for photos)
-    snippet: str | None = None  # with --contains: the passage of the photo's text that matched
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from mcphotos.enums import StrEnum, parse_choice
 from mcphotos.errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _WEIGHT = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*[*×]\s*")
 
@@ -81,6 +82,8 @@ def describe(terms: Sequence[Term]) -> str:
 
 
 def combine(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    import numpy as np  # here, not above: a find answered by the warm server never combines
+
     """Weighted sum of the (re-normalized) rows of ``vectors``, normalized to unit length."""
     v = np.asarray(vectors, dtype=np.float64)
     if v.ndim != 2 or len(v) != len(weights) or len(v) == 0:

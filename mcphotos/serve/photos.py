@@ -9,7 +9,7 @@ import numpy as np
 
 from mcphotos import __version__
 from mcphotos.errors import ImageError
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.serve.context import ApiError, ServeContext, Upload, photo_id
 from mcphotos.serve.facts import best_caption, file_format, photo_facts
 

@@ -18,14 +18,15 @@ import socket
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.models.encoder import Encoder
 from mcphotos.warm.paths import socket_path
 from mcphotos.warm.protocol import MAX_LINE, PROTOCOL, ProtocolError, dumps, loads, pack, unpack
+
+if TYPE_CHECKING:  # numpy only where arrays travel: a find through the server moves none
+    import numpy as np
 
 CONNECT_TIMEOUT = 0.5  # seconds to accept and say hello; a live server answers in a millisecond
 REQUEST_TIMEOUT = 30.0  # a whole find on a large store, or a batch of photos
@@ -74,6 +75,8 @@ class WarmClient:
         return _vectors(answer, len(texts))
 
     def encode_images(self, pixels: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         answer = self.request({"op": "encode_images", "pixels": pack(np.asarray(pixels, dtype=np.uint8))},
                               REQUEST_TIMEOUT + PER_ITEM_TIMEOUT * len(pixels))
         return _vectors(answer, len(pixels))
@@ -99,7 +102,7 @@ def _vectors(answer: dict[str, Any], n: int) -> np.ndarray:
         v = unpack(answer["vectors"])
     except (KeyError, ProtocolError) as e:
         raise WarmUnavailable(f"bad vectors: {e}") from None
-    if v.dtype != np.float32 or v.ndim != 2 or len(v) != n:
+    if str(v.dtype) != "float32" or v.ndim != 2 or len(v) != n:
         raise WarmUnavailable(f"bad vectors: {v.dtype} {v.shape}")
     return v
 

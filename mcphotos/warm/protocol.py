@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported by the calls that move arrays: a warm find moves none
+    import numpy as np
 
 PROTOCOL = 1
 MAX_LINE = 256 * 1024 * 1024  # a batch of preprocessed pixels is a few MB; this only bounds a bad peer
-DTYPES = {"float32": np.float32, "uint8": np.uint8}
+DTYPES = ("float32", "uint8")
 
 
 class ProtocolError(Exception):
@@ -22,6 +23,8 @@ class ProtocolError(Exception):
 
 
 def pack(array: np.ndarray) -> dict[str, Any]:
+    import numpy as np
+
     a = np.ascontiguousarray(array)
     name = str(a.dtype)
     if name not in DTYPES:
@@ -30,8 +33,12 @@ def pack(array: np.ndarray) -> dict[str, Any]:
 
 
 def unpack(obj: Any) -> np.ndarray:
+    import numpy as np
+
     try:
-        dtype = DTYPES[obj["dtype"]]
+        if obj["dtype"] not in DTYPES:
+            raise ValueError(f"dtype {obj['dtype']!r}")
+        dtype = np.dtype(obj["dtype"])
         shape = tuple(int(n) for n in obj["shape"])
         raw = base64.b64decode(obj["data"], validate=True)
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()

@@ -19,8 +19,8 @@ import pytest
 
 from mcphotos.cli import app
 from mcphotos.dedup import perceptual as pc
-from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.indexing.indexer import IndexOptions
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.library import Library
 from tests.support.fakes import FakeEncoder
 from tests.support.scenes import scene, write_near_set

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mcphotos.errors import UsageError
-from mcphotos.indexing.imaging import PreprocessSpec
 from mcphotos.indexing.indexer import IndexOptions
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 from mcphotos.library import Library
 from tests.support.cli import invoke
 from tests.support.fakes import FakeEncoder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mcphotos.indexing.imaging import PreprocessSpec
+from mcphotos.indexing.preprocess_spec import PreprocessSpec
 
 SPEC = PreprocessSpec(size=(32, 32), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear")
 
