@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 from PIL import Image
+from startup import random_s0  # bench/startup.py
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,13 +115,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        weights = args.weights
-        if weights is None:
-            import open_clip
-            import torch
-
-            weights = t / "s0.pt"
-            torch.save(open_clip.create_model("MobileCLIP2-S0").state_dict(), weights)
+        weights = args.weights or random_s0(t / "s0.pt")
         t0 = time.perf_counter()
         make_corpus(t / "pics", args.n)
         print(f"generated {args.n} photos in {time.perf_counter() - t0:.1f}s")

@@ -35,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import numpy as np
+from startup import random_s0  # bench/startup.py
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ("zebra", "violin", "lighthouse", "tractor", "cactus", "harbour", "glacier", "pagoda", "saxophone",
@@ -113,10 +114,7 @@ def prepared_store(work: Path, n: int, weights: Path | None) -> tuple[Path, dict
     if weights is None:
         weights = work / "s0.pt"
         if not weights.exists():
-            import open_clip
-            import torch
-
-            torch.save(open_clip.create_model("MobileCLIP2-S0").state_dict(), weights)
+            random_s0(weights)
     home = work / f"home-{n}"
     env = {**os.environ, "MCPHOTOS_HOME": str(home), "XDG_CACHE_HOME": str(work / "cache")}
     if not (home / ".complete").exists():

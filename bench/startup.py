@@ -53,6 +53,16 @@ WORDS = ("zebra", "violin", "lighthouse", "tractor", "cactus", "harbour", "glaci
          "bonfire", "canyon", "meerkat", "tram", "orchid", "kayak", "windmill", "pelican", "waterfall")
 
 
+def random_s0(path: Path) -> Path:
+    """A MobileCLIP2-S0 checkpoint with random weights at ``path`` (timings do not depend on the
+    values; pretrained weights cannot be downloaded here). Returns ``path``."""
+    import open_clip
+    import torch
+
+    torch.save(open_clip.create_model("MobileCLIP2-S0").state_dict(), path)
+    return path
+
+
 def measure(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall seconds, peak MiB of the process tree) of one fresh `python -m mcphotos ARGS`."""
     t0 = time.perf_counter()
@@ -123,13 +133,7 @@ def main() -> None:
     photos = args.photos.resolve()
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
-        weights = args.weights
-        if weights is None:
-            import open_clip
-            import torch
-
-            weights = tmp / "s0.pt"
-            torch.save(open_clip.create_model("MobileCLIP2-S0").state_dict(), weights)
+        weights = args.weights or random_s0(tmp / "s0.pt")
         w = ["--weights", str(weights)]
         template = tmp / "template"
         base_env = {**os.environ, "MCPHOTOS_HOME": str(template)}

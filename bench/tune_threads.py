@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from startup import random_s0  # bench/startup.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
@@ -47,13 +49,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        weights = args.weights
-        if weights is None:
-            import open_clip
-            import torch
-
-            weights = Path(tmp) / "s0.pt"
-            torch.save(open_clip.create_model("MobileCLIP2-S0").state_dict(), weights)
+        weights = args.weights or random_s0(Path(tmp) / "s0.pt")
         cores = os.cpu_count() or 1
         for policy in ("", "PASSIVE"):
             for threads in sorted({1, cores}):

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from startup import ROOT, WORDS, measure  # bench/startup.py: one fresh process, timed, with its peak
+from startup import ROOT, WORDS, measure, random_s0  # bench/startup.py: one fresh process, timed, with its peak
 
 
 def run(args: list[str], env: dict[str, str]) -> str:
@@ -47,13 +47,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
-        weights = args.weights
-        if weights is None:
-            import open_clip
-            import torch
-
-            weights = tmp / "s0.pt"
-            torch.save(open_clip.create_model("MobileCLIP2-S0").state_dict(), weights)
+        weights = args.weights or random_s0(tmp / "s0.pt")
         w = ["--weights", str(weights)]
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         home = args.home or tmp / "home"

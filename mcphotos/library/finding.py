@@ -37,8 +37,6 @@ class FindMixin(LibraryBase):
         remote = self._warm_find(spec)
         if remote is not None:
             return remote
-        from mcphotos.search.cutoff import Cut
-
         self.store(create=False)
         terms = spec.terms()
         matches = self.text_matches(spec.contains) if spec.contains else None
@@ -47,9 +45,18 @@ class FindMixin(LibraryBase):
                 return self._find_by_text(spec, matches)
             return self._find_by_tags(spec)  # only --tag: list the tagged photos
         self._open_in_parallel(terms)
-        vec = self.query_vector(terms)
+        return self.find_by_vector(spec, self.query_vector(terms), matches)
+
+    def find_by_vector(self, spec: FindSpec, vector: np.ndarray,
+                       matches: dict[int, TextMatch] | None = None) -> list[SearchHit]:
+        """The hits nearest ``vector`` (a query's combined vector) under ``spec``'s filters and
+        cut-off; with ``--contains`` (``matches``: :meth:`text_matches`), each with its snippet."""
+        from mcphotos.search.cutoff import Cut
+
+        if spec.contains and matches is None:
+            matches = self.text_matches(spec.contains)
         cut = Cut(spec.relative, spec.auto_cut)
-        hits = self.search_vector(vec, spec.k, spec.min_score, filters=self.filters_for(spec, matches),
+        hits = self.search_vector(vector, spec.k, spec.min_score, filters=self.filters_for(spec, matches),
                                   cut=cut if cut.active else None)
         if matches is None:
             return hits

@@ -14,7 +14,6 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import numpy as np
 
@@ -67,17 +66,10 @@ def _by_vector(ctx: ServeContext, spec: FindSpec, terms: Sequence[Term], extra: 
                ) -> list[SearchHit]:
     """find's path for a query with terms: one combined vector, the spec's filters and cut-off."""
     lib = ctx.library
-    matches = lib.text_matches(spec.contains) if spec.contains else None
     texts = [t.value for t in terms if t.kind is TermKind.TEXT]
     rows = list(lib.text_vectors(texts)) if texts else []
     vector = combine(np.stack([*rows, *extra]), [t.weight for t in terms] + [1.0] * len(extra))
-    cut = Cut(spec.relative, spec.auto_cut)
-    hits = lib.search_vector(vector, spec.k, spec.min_score, filters=lib.filters_for(spec, matches),
-                             cut=cut if cut.active else None)
-    if matches is None:
-        return hits
-    snippets = {m.hash: m.snippet for m in matches.values()}
-    return [replace(h, snippet=snippets.get(h.hash)) for h in hits]
+    return lib.find_by_vector(spec, vector)
 
 
 def build_spec(params: Params, k: int) -> FindSpec:
