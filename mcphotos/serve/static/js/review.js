@@ -61,7 +61,7 @@ function render(listing) {
   const where = view.quarantine ? ` · quarantine: ${view.quarantine}` : "";
   $("summary").textContent = listing.groups_total
     ? `${plural(listing.groups_total, "group")} · ${formatBytes(listing.reclaimable_bytes)} to reclaim${where}`
-    : "No duplicates found";
+    : "";  // the empty state below says it
   $("groups").replaceChildren(...groups.map(groupCard));
   $("empty").hidden = groups.length > 0;
   $("apply-all").hidden = groups.length === 0;
