@@ -17,6 +17,7 @@ at 640: bench/ocr_quality.py's small_in_scene variant, which measures these choi
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -297,11 +298,39 @@ class OcrEngine:
                     continue
                 corners = tuple((float(x) / scale, float(y) / scale) for x, y in np.asarray(box).reshape(-1, 2))
                 lines.append(OcrLine(text, float(score), corners))
+        short_side = min(rgb.shape[0], rgb.shape[1]) / scale
+        lines = [line for line in lines if not is_texture(line, short_side)]
         return OcrResult(tuple(reading_order(lines)), self.name, self.version, self.models)
 
     def no_text(self) -> OcrResult:
         """The result for a photo the probe found no text in."""
         return OcrResult((), self.name, self.version, self.models)
+
+
+# On photos without text (a ladybird's spots, a flower's petals, a city's flat shapes) the
+# recognizer sometimes reads one to four glyphs out of a region whose thickness (the line's
+# height, measured across the box, so a tilted line is not taller for its tilt) is a fifth of
+# the photo's short side or more, and is unsure of them ("茶" at 0.69, "HEIW" at 0.61 in
+# ../shared/photos). Print that large is read with confidence (a sign, a slide's title, a
+# cropped label); a short unsure line that thick is a texture.
+TEXTURE_THICKNESS_SHARE = 0.2
+TEXTURE_CONFIDENCE = 0.8
+TEXTURE_MAX_CHARS = 4
+
+
+def line_thickness(box: Sequence[tuple[float, float]]) -> float:
+    """A quadrilateral box's thickness: the mean length of its shorter pair of opposite sides."""
+    if len(box) != 4:
+        ys = [y for _, y in box]
+        return max(ys) - min(ys) if ys else 0.0
+    side = [math.dist(box[i], box[(i + 1) % 4]) for i in range(4)]
+    return min((side[0] + side[2]) / 2, (side[1] + side[3]) / 2)
+
+
+def is_texture(line: OcrLine, short_side: float) -> bool:
+    """Whether ``line`` is a texture read as glyphs rather than text (see above)."""
+    return (line.confidence < TEXTURE_CONFIDENCE and len(line.text.replace(" ", "")) <= TEXTURE_MAX_CHARS
+            and line_thickness(line.box) > TEXTURE_THICKNESS_SHARE * short_side)
 
 
 # The detector answers some textured photos without any text (noise, blurred blobs) with one box

@@ -248,3 +248,40 @@ def test_text_command_prints_stored_and_on_the_fly(lib, cli, tmp_path: Path) -> 
     r = cli("text", str(outside), str(pics / "2021" / "cafe.png"), "--store", home)
     assert r.stdout == f"{outside}: IBAN DE89 3704\n{pics / '2021' / 'cafe.png'}: Café Müller\n" \
                        f"{pics / '2021' / 'cafe.png'}: Total 12.50\n"
+
+
+# -- textures read as glyphs ---------------------------------------------------------------------------
+
+
+def test_a_tilted_line_is_as_thick_as_it_is_tall() -> None:
+    import math
+
+    from mcphotos.ocr.engine import line_thickness
+
+    angle = math.radians(10)
+    w, h = 1000.0, 40.0
+    corners = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+    cos, sin = math.cos(angle), math.sin(angle)
+    tilted = [(x * cos - y * sin, x * sin + y * cos) for x, y in corners]
+    assert abs(line_thickness(tilted) - h) < 1e-6  # while its vertical extent is over 200
+
+
+def test_short_unsure_glyphs_a_fifth_of_the_photo_thick_are_a_texture() -> None:
+    from mcphotos.ocr.engine import OcrLine, is_texture
+
+    def square(side: float) -> tuple[tuple[float, float], ...]:
+        return ((0.0, 0.0), (side, 0.0), (side, side), (0.0, side))
+
+    assert is_texture(OcrLine("茶", 0.69, square(870)), short_side=1600)  # what a ladybird's spots gave
+    assert not is_texture(OcrLine("茶", 0.95, square(870)), short_side=1600)  # read with confidence: a sign
+    assert not is_texture(OcrLine("茶", 0.69, square(200)), short_side=1600)  # small print stays, sure or not
+    assert not is_texture(OcrLine("Grand Hotel", 0.69, square(870)), short_side=1600)  # words, not a glyph or two
+
+
+def test_a_big_title_is_read_and_kept(tmp_path: Path, engine: OcrEngine) -> None:
+    # A slide's title a third of the photo tall: far past the texture rule's thickness, kept for its confidence.
+    path = text_photo(tmp_path / "title.png", ["Q3"], size=120, width=420)
+    from PIL import Image
+
+    result = engine.recognize(np.asarray(Image.open(path).convert("RGB")))
+    assert [line.text for line in result.lines] == ["Q3"]
