@@ -48,13 +48,19 @@ def render_task(job: Job) -> str | None:
     from PIL import Image
 
     from mcphotos.indexing.raw import load_file_upright
+    from mcphotos.indexing.video import frame_image, is_video
     from mcphotos.indexing.workers import read_checked
 
-    read = read_checked(job.source)
-    if not isinstance(read, tuple):
-        return read.reason
     try:
-        img, _, _, _ = load_file_upright(job.source, read[0], draft=(job.side, job.side))
+        if is_video(job.source):  # its middle frame, decoded from the file (never read whole)
+            img = frame_image(job.source)
+            if img is None:
+                return "no frame could be decoded"
+        else:
+            read = read_checked(job.source)
+            if not isinstance(read, tuple):
+                return read.reason
+            img, _, _, _ = load_file_upright(job.source, read[0], draft=(job.side, job.side))
         img.thumbnail((job.side, job.side), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
         img.save(buf, "WEBP", quality=QUALITY.get(job.side, 80), method=4)

@@ -77,3 +77,20 @@ def test_cache_is_bounded_oldest_first(tmp_path: Path) -> None:
         assert cache.get(f"{5:040x}", str(pics / "missing.png"), VIEW) is None  # no such file: grey
     finally:
         cache.close()
+
+
+def test_a_video_gets_its_middle_frame_not_a_grey_tile(tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    from mcphotos.serve.thumbs import Job, render_task
+    from tests.support.videos import make_video
+
+    video = make_video(tmp_path / "clip.mp4", [(220, 30, 30), (30, 200, 40), (30, 40, 220)], size=(640, 480))
+    out = tmp_path / "clip.webp"
+    assert render_task(Job(str(video), str(out), THUMB)) is None
+    img = Image.open(out).convert("RGB")
+    assert img.size == (320, 240)
+    r, g, b = img.getpixel((160, 120))
+    assert g > 150 and r < 90 and b < 90  # the green scene, in the middle of the three
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    assert render_task(Job(str(broken), str(tmp_path / "broken.webp"), THUMB)) is not None  # a grey tile
