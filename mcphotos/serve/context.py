@@ -64,6 +64,9 @@ class ServeContext:
         self.uploads: OrderedDict[str, Upload] = OrderedDict()
         self.actions: list[Action] = []  # in order; undone ones are removed
         self.warm: Any = None  # the warm-model server, when one runs beside the app
+        # tier -> (store generation, DedupReport): a 100,000-photo library takes seconds to group,
+        # and the review page asks for every page and before every action
+        self.dedup_reports: dict[str, tuple[tuple[int, int], Any]] = {}
 
     def add_upload(self, uid: str, upload: Upload) -> None:
         with self.lock:

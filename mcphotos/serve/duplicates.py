@@ -103,8 +103,16 @@ def undo(ctx: ServeContext, journal: str | None) -> dict:
 
 
 def _report(ctx: ServeContext, tier: str) -> DedupReport:
+    """``dedup``'s report for ``tier``, computed again only once the store has changed (an action
+    here, an index, a move or a dismissal from the CLI)."""
     with ctx.lock:
-        return ctx.library.dedup(tier=tier)
+        store = ctx.library.store(create=False)
+        kept = ctx.dedup_reports.get(tier)
+        if kept is not None and kept[0] == store.generation():
+            return kept[1]
+        report = ctx.library.dedup(tier=tier)
+        ctx.dedup_reports[tier] = (store.generation(), report)  # after: what dedup itself wrote is in it
+        return report
 
 
 def _chosen(ctx: ServeContext, tier: str, keys: Sequence[str]) -> list[Group]:

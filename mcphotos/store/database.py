@@ -133,6 +133,12 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def generation(self) -> tuple[int, int]:
+        """Changes whenever the database does: a commit by another connection (PRAGMA data_version)
+        or a change through this one. Equal generations read the same data, so a result computed
+        from the store can be kept until it moves."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self.conn.total_changes
+
     def __enter__(self) -> Store:
         return self
 

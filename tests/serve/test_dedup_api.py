@@ -119,3 +119,27 @@ def test_not_duplicates_is_remembered_for_the_cli_and_undone(served, tmp_path: P
     undone = client.post("/api/undo").json()
     assert (undone["undone"], undone["restored"]) == ("dismiss", 1)
     assert client.get("/api/dedup").json()["groups"][0]["key"] == group["key"]
+
+
+def test_groups_are_computed_again_only_once_the_store_changes(served, dup_library, monkeypatch) -> None:
+    client, _, _ = served
+    lib, _ = dup_library
+    calls = []
+    real = type(lib).dedup
+
+    def counting(self, *args, **kwargs):
+        calls.append(kwargs.get("tier"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(lib), "dedup", counting)
+    first = client.get("/api/dedup").json()
+    assert client.get("/api/dedup", params={"page": 0, "per_page": 1}).json()["groups"] == first["groups"][:1]
+    assert calls == ["near"]  # the second page came from the kept report
+    # Another process dismisses the pair (the CLI, its own connection): the page sees it at once.
+    from tests.dedup.test_dedup import make_lib
+
+    with make_lib(lib.home) as other:
+        other.dismiss(groups=other.dedup(tier="near").groups)
+    (left,) = client.get("/api/dedup").json()["groups"]
+    assert "one-small.jpg" not in [m["name"] for m in left["members"]]
+    assert calls == ["near", "near", "near"]  # the other process's own dedup, then the page's new one
