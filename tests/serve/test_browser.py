@@ -90,6 +90,21 @@ def wait_for_images(page: Any, selector: str) -> None:
         "s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)", arg=selector)
 
 
+def full_page_shot(page: Any, path: Path) -> None:
+    """A screenshot of the whole page with every picture painted: chromium decodes images
+    (decoding="async") for the tiles it draws, so a full-page capture can show the ones below
+    the fold empty. Scrolling past each one first has them decoded and painted."""
+    page.evaluate("""async () => {
+        for (const img of document.querySelectorAll('img')) {
+            img.scrollIntoView({block: 'center'});
+            await img.decode().catch(() => {});
+            await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+        }
+        window.scrollTo(0, 0);
+    }""")
+    page.screenshot(path=path, full_page=True)
+
+
 class SearchRequests:
     """Counts the page's /api/search requests, and the most that were in flight at once."""
 
@@ -127,7 +142,7 @@ def test_search_types_a_query_sees_thumbnails_and_finds_more_like_this(page: Any
     names = card_names(page)
     assert names[:2] and all(n.startswith("red circle") for n in names[:2]), names
     wait_for_images(page, ".card img")
-    page.screenshot(path=shots / "search.png", full_page=True)
+    full_page_shot(page, shots / "search.png")
     command = page.inner_text("#command")
     assert command.startswith("mcphotos find 'a red circle'"), command
     page.get_by_role("button", name="Copy command").click()
@@ -218,7 +233,7 @@ def test_review_moves_a_copy_and_undo_brings_it_back(page: Any, site: Site, shot
     page.wait_for_selector(".group img")
     assert page.get_by_role("tab", name="Near-identical").get_attribute("aria-selected") == "true"
     wait_for_images(page, ".group img")
-    page.screenshot(path=shots / "review.png", full_page=True)
+    full_page_shot(page, shots / "review.png")
 
     beach = group_with(page, "beach-small.jpg")
     assert beach.locator(".member.keeper .member-name").inner_text() == "beach.jpg"
