@@ -207,6 +207,7 @@ class WorkerPool:
         self.timeout = timeout
         self._executor: ProcessPoolExecutor | None = None
         self._up_at: float | None = None  # when a fresh pool's first worker answered (monotonic)
+        self._generation = 0  # which pool a no-op's answer is about (a killed pool's may come late)
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -214,12 +215,16 @@ class WorkerPool:
             ctx = multiprocessing.get_context("spawn")
             self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
             self._up_at = None
+            self._generation += 1
+            # The callback names the pool by number, never holds it: a reference to a killed
+            # executor keeps its wakeup pipe registered, and the interpreter's exit hook then
+            # writes to the closed pipe and prints a traceback.
             up = self._executor.submit(_noop)
-            up.add_done_callback(functools.partial(self._answered, self._executor))
+            up.add_done_callback(functools.partial(self._answered, self._generation))
         return self._executor
 
-    def _answered(self, executor: ProcessPoolExecutor, _up: Future) -> None:
-        if executor is self._executor:
+    def _answered(self, generation: int, _up: Future) -> None:
+        if generation == self._generation and self._executor is not None:
             self._up_at = time.monotonic()
 
     def _overdue(self, started: float, now: float) -> bool:
