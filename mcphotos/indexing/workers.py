@@ -224,7 +224,7 @@ class WorkerPool:
         return self._executor
 
     def _answered(self, generation: int, _up: Future) -> None:
-        if generation == self._generation and self._executor is not None:
+        if generation == self._generation:
             self._up_at = time.monotonic()
 
     def _overdue(self, started: float, now: float) -> bool:

@@ -195,7 +195,7 @@ class FindMixin(LibraryBase):
 
         The score is the match's BM25 relevance; --min-score and the cut-offs apply to it.
         """
-        from mcphotos.search.cutoff import cut_count
+        from mcphotos.search.cutoff import Cut, cut_count
         from mcphotos.search.nearest import files_for_ids
 
         filters = self.filters_for(spec, matches)
@@ -208,8 +208,6 @@ class FindMixin(LibraryBase):
                 break
             hits += [SearchHit(p, m.score, h, snippet=m.snippet) for p, h in sorted(files.get(i, []))
                      if os.path.exists(p)]
-        from mcphotos.search.cutoff import Cut
-
         cut = Cut(spec.relative, spec.auto_cut)
         if cut.active:
             scores = {h.hash: h.score for h in hits}  # copies share their image's score; dicts keep rank order

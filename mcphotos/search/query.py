@@ -82,9 +82,9 @@ def describe(terms: Sequence[Term]) -> str:
 
 
 def combine(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """Weighted sum of the (re-normalized) rows of ``vectors``, normalized to unit length."""
     import numpy as np  # here, not above: a find answered by the warm server never combines
 
-    """Weighted sum of the (re-normalized) rows of ``vectors``, normalized to unit length."""
     v = np.asarray(vectors, dtype=np.float64)
     if v.ndim != 2 or len(v) != len(weights) or len(v) == 0:
         raise ValueError("one weight per vector, at least one vector")
