@@ -9,7 +9,6 @@ on the one file that caused it.
 from __future__ import annotations
 
 import contextlib
-import functools
 import multiprocessing
 import os
 import signal
@@ -195,10 +194,6 @@ def _init_worker() -> None:
         pass
 
 
-def _noop() -> None:
-    return None
-
-
 class WorkerPool:
     """A process pool that survives crashing and hanging tasks."""
 
@@ -206,38 +201,17 @@ class WorkerPool:
         self.workers = max(1, workers)
         self.timeout = timeout
         self._executor: ProcessPoolExecutor | None = None
-        self._up_at: float | None = None  # when a fresh pool's first worker answered (monotonic)
-        self._generation = 0  # which pool a no-op's answer is about (a killed pool's may come late)
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             # spawn: the parent holds torch's threads, and forking those is unsafe.
             ctx = multiprocessing.get_context("spawn")
             self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker)
-            self._up_at = None
-            self._generation += 1
-            # The callback names the pool by number, never holds it: a reference to a killed
-            # executor keeps its wakeup pipe registered, and the interpreter's exit hook then
-            # writes to the closed pipe and prints a traceback.
-            up = self._executor.submit(_noop)
-            up.add_done_callback(functools.partial(self._answered, self._generation))
         return self._executor
-
-    def _answered(self, generation: int, _up: Future) -> None:
-        if generation == self._generation:
-            self._up_at = time.monotonic()
-
-    def _overdue(self, started: float, now: float) -> bool:
-        """Whether a task sent at ``started`` has run past the timeout. A fresh pool's workers take
-        seconds to start on a loaded machine (spawn, imports); that time is not the task's."""
-        if self._up_at is None:
-            return False
-        return now - max(started, self._up_at) > self.timeout
 
     def _kill(self) -> None:
         ex = self._executor
         self._executor = None
-        self._up_at = None
         if ex is None:
             return
         # After killing workers, exiting must not wait to flush tasks nobody will read:
@@ -317,7 +291,7 @@ class WorkerPool:
                 yield result
             if not done:
                 now = time.monotonic()
-                if any(self._overdue(t0, now) for _, t0 in pending.values()):
+                if any(now - t0 > self.timeout for _, t0 in pending.values()):
                     if alone:
                         for item, _ in pending.values():
                             yield fail(item, f"decoding took longer than {self.timeout:.0f} s")
